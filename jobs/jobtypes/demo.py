@@ -1,0 +1,77 @@
+"""Demo and test job types; registered only when JOBS_DEMO_TYPES is on.
+
+Tests and the benchmark use these to make workers sleep, fail, flake or do
+nothing, with short backoffs so the suite stays fast.
+"""
+from __future__ import annotations
+
+import time
+
+from django.db import connection
+from pydantic import BaseModel, Field
+
+from jobs.context import JobContext
+from jobs.errors import PermanentError
+from jobs.registry import job_type
+from jobs.retry import RetryPolicy
+
+#: Short, jitter-free backoff so retry tests measure exact gaps quickly.
+FAST_RETRY = RetryPolicy(max_attempts=3, backoff="sequence", delays=(0.5, 1.0), jitter=0.0)
+
+
+class NoopPayload(BaseModel):
+    pass
+
+
+class SleepPayload(BaseModel):
+    seconds: float = Field(1.0, ge=0, le=3600)
+    steps: int = Field(5, ge=1, le=1000, description="Progress reports while sleeping")
+
+
+class FailPayload(BaseModel):
+    message: str = "demo failure"
+    permanent: bool = Field(False, description="Fail without retrying")
+
+
+class FlakyPayload(BaseModel):
+    failures: int = Field(2, ge=0, le=100, description="Attempts that fail before one succeeds")
+
+
+@job_type("demo.noop", payload=NoopPayload)
+def noop(ctx: JobContext) -> None:
+    """Does nothing; measures the engine's own overhead."""
+
+
+@job_type("demo.sleep", payload=SleepPayload)
+def sleep(ctx: JobContext) -> dict:
+    """Sleeps, reporting progress in steps (a stand-in for slow work)."""
+    payload: SleepPayload = ctx.payload  # type: ignore[assignment]
+    for step in range(payload.steps):
+        ctx.progress(100 * step / payload.steps, stage=f"step {step + 1}/{payload.steps}")
+        time.sleep(payload.seconds / payload.steps)
+    ctx.progress(100, stage="done")
+    return {"slept": payload.seconds}
+
+
+@job_type("demo.fail", payload=FailPayload, retry=FAST_RETRY)
+def fail(ctx: JobContext) -> None:
+    """Always fails (permanently, if asked)."""
+    payload: FailPayload = ctx.payload  # type: ignore[assignment]
+    if payload.permanent:
+        raise PermanentError(payload.message)
+    raise RuntimeError(payload.message)
+
+
+@job_type("demo.flaky", payload=FlakyPayload, retry=FAST_RETRY)
+def flaky(ctx: JobContext) -> dict:
+    """Fails its first `failures` attempts, then succeeds."""
+    payload: FlakyPayload = ctx.payload  # type: ignore[assignment]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM jobs_jobattempt WHERE job_id = %s AND outcome IN ('error', 'timeout')",
+            [ctx.job_id],
+        )
+        failed_so_far = cursor.fetchone()[0]
+    if failed_so_far < payload.failures:
+        raise RuntimeError(f"flaky failure {failed_so_far + 1} of {payload.failures}")
+    return {"attempt": ctx.attempt}

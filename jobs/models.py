@@ -1,0 +1,171 @@
+"""The durable record: every job is a QueueJob row before anything reaches Redis."""
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models import Q
+
+from jobs.states import LIVE_STATES, AttemptOutcome, JobStatus
+
+
+class JobSource(models.TextChoices):
+    API = "api", "API"
+    ADMIN = "admin", "Admin"
+    COMMAND = "command", "Command"
+    SCHEDULE = "schedule", "Schedule"
+    PYTHON = "python", "Python"
+    WEBHOOK = "webhook", "Webhook"
+
+
+class QueueJob(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    type = models.CharField(max_length=100)
+    queue = models.CharField(max_length=50)
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING)
+    priority = models.SmallIntegerField(default=5, help_text="0-9, lower runs first")
+
+    attempts = models.PositiveIntegerField(default=0, help_text="Runs started, interrupted ones included")
+    interruptions = models.PositiveIntegerField(
+        default=0, help_text="Runs stopped by a worker shutdown; not charged against max_attempts"
+    )
+    max_attempts = models.PositiveIntegerField(default=3)
+    retry_policy = models.JSONField(default=dict, help_text="Snapshot of the policy resolved at enqueue")
+    timeout = models.FloatField(help_text="Handler time limit in seconds")
+    run_at = models.DateTimeField(null=True, blank=True, help_text="When a scheduled or retrying job becomes due")
+    cancel_requested = models.BooleanField(default=False)
+
+    progress_percent = models.SmallIntegerField(default=0)
+    progress_stage = models.CharField(max_length=100, blank=True)
+    progress_message = models.TextField(blank=True)
+    progress_updated_at = models.DateTimeField(null=True, blank=True)
+
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Last error, as 'Type: message'")
+    correlation_id = models.CharField(max_length=100, blank=True)
+    unique_key = models.CharField(max_length=200, null=True, blank=True)
+
+    source = models.CharField(max_length=16, choices=JobSource.choices, default=JobSource.PYTHON)
+    source_detail = models.CharField(max_length=200, blank=True, help_text="Token, schedule or command name")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    rq_id = models.CharField(max_length=64, blank=True)
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last hand-over to Redis; empty while waiting to be dispatched"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("retry_queuejob", "Can retry jobs"),
+            ("cancel_queuejob", "Can cancel jobs"),
+            ("pause_queue", "Can pause and resume queues"),
+        ]
+        indexes = [
+            models.Index(fields=["queue", "status", "-created_at"], name="job_queue_status_created"),
+            models.Index(fields=["status", "-created_at"], name="job_status_created"),
+            models.Index(fields=["type", "status", "-created_at"], name="job_type_status_created"),
+            models.Index(fields=["-created_at", "-id"], name="job_created_id"),
+            models.Index(
+                fields=["run_at"],
+                name="job_waiting_run_at",
+                condition=Q(status__in=[JobStatus.SCHEDULED, JobStatus.RETRYING]),
+            ),
+            models.Index(
+                fields=["created_at"],
+                name="job_undispatched",
+                condition=Q(status=JobStatus.PENDING, dispatched_at__isnull=True),
+            ),
+            models.Index(fields=["correlation_id"], name="job_correlation", condition=~Q(correlation_id="")),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["unique_key"],
+                name="job_unique_key_live",
+                condition=Q(unique_key__isnull=False, status__in=sorted(LIVE_STATES)),
+            ),
+            models.CheckConstraint(condition=Q(priority__gte=0, priority__lte=9), name="job_priority_range"),
+            models.CheckConstraint(
+                condition=Q(progress_percent__gte=0, progress_percent__lte=100), name="job_progress_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id} ({self.status})"
+
+
+class JobAttempt(models.Model):
+    job = models.ForeignKey(QueueJob, on_delete=models.CASCADE, related_name="attempt_set")
+    number = models.PositiveIntegerField()
+    worker = models.CharField(max_length=200, blank=True)
+    pid = models.IntegerField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices, blank=True)
+    error_type = models.CharField(max_length=200, blank=True)
+    error_message = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    duration = models.FloatField(null=True, blank=True, help_text="Seconds")
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [models.UniqueConstraint(fields=["job", "number"], name="attempt_job_number")]
+        indexes = [models.Index(fields=["outcome", "-started_at"], name="attempt_outcome_started")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.job_id}: {self.outcome or 'running'}"
+
+
+class QueueState(models.Model):
+    """Per-queue switches that must survive Redis loss (pause)."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    paused = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({'paused' if self.paused else 'running'})"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the API; only its SHA-256 is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, help_text="First characters, to recognise a token in lists")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) for {self.user}"
+
+
+class SearchDocument(models.Model):
+    """Full-text search document kept up to date by the indexing.reindex job type."""
+
+    entity_type = models.CharField(max_length=100)
+    entity_id = models.CharField(max_length=100)
+    title = models.CharField(max_length=500, blank=True)
+    body = models.TextField(blank=True)
+    language = models.CharField(max_length=32, default="english")
+    vector = SearchVectorField(null=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["entity_type", "entity_id"], name="searchdoc_entity")]
+        indexes = [GinIndex(fields=["vector"], name="searchdoc_vector")]
+
+    def __str__(self) -> str:
+        return f"{self.entity_type}:{self.entity_id}"

@@ -1,0 +1,326 @@
+"""One function per state change, each a guarded UPDATE that says whether it won.
+
+A duplicate delivery, a late retry or a second scheduler finds the job in
+another state and changes nothing (DESIGN.md principle 3). The worker's hot
+path (claim, finish) is two statements per job, each a single CTE; those run
+with ``synchronous_commit = off`` (see README, "Guarantees": a PostgreSQL
+crash may forget the last few hundred ms of worker transitions, so such a
+job runs again; enqueue is always durable).
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+from psycopg.types.json import Jsonb
+
+from jobs.dispatch import Dispatch, dispatch, new_rq_id
+from jobs.errors import InvalidTransition
+from jobs.events import emit
+from jobs.models import QueueJob
+from jobs.retry import RetryPolicy
+from jobs.states import CANCELLABLE_STATES, RETRYABLE_STATES, AttemptOutcome, JobStatus
+
+#: Same shape as dispatch.new_rq_id(), made in SQL for set-based hand-overs.
+_NEW_RQ_ID = "replace(gen_random_uuid()::text, '-', '')"
+_ASYNC_COMMIT = "(SELECT set_config('synchronous_commit', 'off', true)) AS _async_commit"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a worker knows about the job it won; RETURNING fills it in one round trip."""
+
+    job_id: uuid.UUID
+    type: str
+    queue: str
+    priority: int
+    payload: Any
+    attempt: int  # number of this run
+    charged: int  # runs counted against max_attempts, this one included
+    max_attempts: int
+    retry_policy: dict
+    timeout: float
+    correlation_id: str
+    attempt_id: int
+
+
+_CLAIM_SQL = f"""
+WITH claimed AS (
+    UPDATE jobs_queuejob AS j
+       SET status = 'active', attempts = j.attempts + 1, started_at = COALESCE(j.started_at, now()),
+           updated_at = now(), cancel_requested = false,
+           progress_percent = 0, progress_stage = '', progress_message = ''
+     WHERE j.id = %(id)s AND j.status = 'pending'
+       AND NOT EXISTS (SELECT 1 FROM jobs_queuestate s WHERE s.name = j.queue AND s.paused)
+ RETURNING j.id, j.type, j.queue, j.priority, j.payload, j.attempts, j.attempts - j.interruptions,
+           j.max_attempts, j.retry_policy, j.timeout, j.correlation_id
+), attempt AS (
+    INSERT INTO jobs_jobattempt (job_id, number, worker, pid, started_at, outcome,
+                                 error_type, error_message, traceback)
+    SELECT id, attempts, %(worker)s, %(pid)s, now(), '', '', '', '' FROM claimed
+ RETURNING id
+)
+SELECT claimed.*, attempt.id, {_ASYNC_COMMIT} FROM claimed, attempt
+"""
+
+
+def job_claim(job_id: str | uuid.UUID, *, worker: str, pid: int) -> Claim | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, {"id": job_id, "worker": worker, "pid": pid})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    # Django's psycopg setup hands jsonb back as text; the ORM decodes it, raw SQL must.
+    fields = list(row[:12])
+    fields[4], fields[8] = json.loads(fields[4]), json.loads(fields[8])
+    claim = Claim(*fields)
+    emit("job:active", claim.job_id, type=claim.type, queue=claim.queue, status=JobStatus.ACTIVE,
+         attempts=claim.attempt, correlation_id=claim.correlation_id)
+    return claim
+
+
+def job_bounce_if_paused(job_id: str | uuid.UUID, rq_id: str) -> bool:
+    """A worker popped a job of a paused queue: forget this hand-over, so resume sends it again."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE jobs_queuejob AS j SET dispatched_at = NULL, rq_id = ''"
+            " WHERE j.id = %s AND j.status = 'pending' AND j.rq_id = %s"
+            " AND EXISTS (SELECT 1 FROM jobs_queuestate s WHERE s.name = j.queue AND s.paused)",
+            [job_id, rq_id],
+        )
+        return cursor.rowcount == 1
+
+
+_FINISH_SQL = f"""
+WITH attempt AS (
+    UPDATE jobs_jobattempt
+       SET finished_at = now(), outcome = %(outcome)s, duration = %(duration)s,
+           error_type = %(error_type)s, error_message = %(error_message)s, traceback = %(traceback)s
+     WHERE id = %(attempt_id)s
+)
+UPDATE jobs_queuejob
+   SET status = %(status)s, result = %(result)s, error = %(error)s, run_at = %(run_at)s,
+       finished_at = %(finished_at)s, updated_at = now(), interruptions = interruptions + %(uncharged)s,
+       progress_percent = CASE WHEN %(status)s = 'completed' THEN 100 ELSE progress_percent END,
+       dispatched_at = %(dispatched_at)s, rq_id = %(rq_id)s
+ WHERE id = %(id)s AND status = 'active'
+RETURNING {_ASYNC_COMMIT}
+"""
+
+
+def _finish(
+    claim: Claim,
+    *,
+    outcome: AttemptOutcome,
+    status: JobStatus,
+    duration: float,
+    result: Any = None,
+    error: tuple[str, str, str] | None = None,
+    run_at: datetime | None = None,
+    uncharged: bool = False,
+) -> bool:
+    error_type, error_message, tb = error or ("", "", "")
+    now = timezone.now()
+    final = status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+    requeue = status == JobStatus.PENDING
+    params = {
+        "id": claim.job_id,
+        "attempt_id": claim.attempt_id,
+        "outcome": outcome,
+        "status": status,
+        "duration": duration,
+        "result": Jsonb(result) if result is not None else None,
+        "error": f"{error_type}: {error_message}" if error else "",
+        "error_type": error_type[:200],
+        "error_message": error_message,
+        "traceback": tb,
+        "run_at": run_at,
+        "finished_at": now if final else None,
+        "uncharged": 1 if uncharged else 0,
+        "dispatched_at": now if requeue else None,
+        "rq_id": new_rq_id() if requeue else "",
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_FINISH_SQL, params)
+        won = cursor.rowcount == 1
+    if won and requeue:
+        dispatch([Dispatch(claim.job_id, claim.queue, claim.priority, params["rq_id"])])
+    return won
+
+
+def _event_fields(claim: Claim, status: JobStatus, **extra: Any) -> dict[str, Any]:
+    return {"type": claim.type, "queue": claim.queue, "status": status, "attempts": claim.attempt,
+            "correlation_id": claim.correlation_id, **extra}
+
+
+def job_complete(claim: Claim, *, result: Any, duration: float) -> bool:
+    won = _finish(claim, outcome=AttemptOutcome.COMPLETED, status=JobStatus.COMPLETED,
+                  duration=duration, result=result)
+    if won:
+        emit("job:completed", claim.job_id, **_event_fields(claim, JobStatus.COMPLETED))
+    return won
+
+
+def job_fail_attempt(
+    claim: Claim,
+    *,
+    outcome: AttemptOutcome,
+    error: tuple[str, str, str],
+    duration: float,
+    retryable: bool,
+) -> JobStatus | None:
+    """Close a failed attempt: back off and retry while attempts are left, else dead-letter."""
+    policy = RetryPolicy.from_json(claim.retry_policy)
+    if retryable and policy.retryable and claim.charged < claim.max_attempts:
+        run_at = timezone.now() + timedelta(seconds=policy.next_delay(claim.charged))
+        status = JobStatus.RETRYING
+    else:
+        run_at, status = None, JobStatus.FAILED
+    if not _finish(claim, outcome=outcome, status=status, duration=duration, error=error, run_at=run_at):
+        return None
+    message = f"{error[0]}: {error[1]}"
+    if status == JobStatus.RETRYING:
+        emit("job:retrying", claim.job_id, **_event_fields(claim, status, error=message, run_at=run_at))
+    else:
+        emit("job:failed", claim.job_id, **_event_fields(claim, status, error=message))
+    return status
+
+
+def job_cancel_running(claim: Claim, *, duration: float) -> bool:
+    won = _finish(claim, outcome=AttemptOutcome.CANCELLED, status=JobStatus.CANCELLED, duration=duration,
+                  error=("JobCancelled", "cancelled while running", ""))
+    if won:
+        emit("job:cancelled", claim.job_id, **_event_fields(claim, JobStatus.CANCELLED))
+    return won
+
+
+def job_interrupt(claim: Claim, *, duration: float, reason: str) -> bool:
+    """Put a job back after its worker had to stop it; the run is not charged."""
+    return _finish(claim, outcome=AttemptOutcome.INTERRUPTED, status=JobStatus.PENDING, duration=duration,
+                   error=("WorkerShutdown", reason, ""), uncharged=True)
+
+
+def job_progress(job_id: uuid.UUID, *, percent: int, stage: str, message: str) -> bool | None:
+    """Store progress; returns whether cancellation was requested (None if the job is no longer active)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE jobs_queuejob SET progress_percent = %s, progress_stage = %s, progress_message = %s,"
+            " progress_updated_at = now(), updated_at = now()"
+            f" WHERE id = %s AND status = 'active' RETURNING cancel_requested, {_ASYNC_COMMIT}",
+            [percent, stage[:100], message, job_id],
+        )
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def job_cancel_requested(job_id: uuid.UUID) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT cancel_requested FROM jobs_queuejob WHERE id = %s", [job_id])
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+# --- Transitions asked for by people (API, admin, commands) -----------------------
+
+
+def job_cancel(*, job_id: uuid.UUID) -> QueueJob:
+    """Cancel a waiting job at once; ask an active one to stop (cooperative)."""
+    now = timezone.now()
+    won = QueueJob.objects.filter(pk=job_id, status__in=CANCELLABLE_STATES).update(
+        status=JobStatus.CANCELLED, finished_at=now, updated_at=now, dispatched_at=None, rq_id=""
+    )
+    if not won:
+        won = QueueJob.objects.filter(pk=job_id, status=JobStatus.ACTIVE).update(
+            cancel_requested=True, updated_at=now
+        )
+        if not won:
+            job = QueueJob.objects.get(pk=job_id)
+            raise InvalidTransition(f"job {job_id} is {job.status}; only waiting or active jobs can be cancelled")
+        return QueueJob.objects.get(pk=job_id)
+    job = QueueJob.objects.get(pk=job_id)
+    transaction.on_commit(lambda: emit("job:cancelled", job.id, **public_event_fields(job)))
+    return job
+
+
+def job_requeue(*, job_id: uuid.UUID) -> QueueJob:
+    """Send a failed or cancelled job round again: same id and history, a fresh set of attempts."""
+    with transaction.atomic():
+        job = QueueJob.objects.select_for_update().get(pk=job_id)
+        if job.status not in RETRYABLE_STATES:
+            raise InvalidTransition(f"job {job_id} is {job.status}; only failed or cancelled jobs can be retried")
+        policy = RetryPolicy.from_json(job.retry_policy)
+        job.max_attempts = (job.attempts - job.interruptions) + policy.max_attempts
+        job.status = JobStatus.PENDING
+        job.finished_at = None
+        job.run_at = None
+        job.cancel_requested = False
+        job.dispatched_at = timezone.now()
+        job.rq_id = new_rq_id()
+        job.save(update_fields=["max_attempts", "status", "finished_at", "run_at", "cancel_requested",
+                                "dispatched_at", "rq_id", "updated_at"])
+        _dispatch_on_commit([job])
+    return job
+
+
+def jobs_promote_due(*, limit: int = 500) -> int:
+    """Move scheduled/retrying jobs whose run_at has come to pending and dispatch them."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH due AS (
+                SELECT id FROM jobs_queuejob
+                 WHERE status IN ('scheduled', 'retrying') AND run_at <= now()
+                 ORDER BY run_at LIMIT %s FOR UPDATE SKIP LOCKED
+            )
+            UPDATE jobs_queuejob AS j
+               SET status = 'pending', dispatched_at = now(), updated_at = now(), rq_id = {_NEW_RQ_ID}
+              FROM due WHERE j.id = due.id
+            RETURNING j.id, j.queue, j.priority, j.rq_id
+            """,
+            [limit],
+        )
+        items = [Dispatch(*row) for row in cursor.fetchall()]
+        if items:
+            transaction.on_commit(lambda: dispatch(items))
+    return len(items)
+
+
+def jobs_dispatch_stranded(*, older_than: float = 2.0, limit: int = 1000, queue: str | None = None) -> int:
+    """Dispatch pending jobs that never reached Redis (Redis was down, or their queue was paused)."""
+    queue_filter = "AND j.queue = %(queue)s" if queue else ""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH stranded AS (
+                SELECT j.id FROM jobs_queuejob j
+                 WHERE j.status = 'pending' AND j.dispatched_at IS NULL
+                   AND j.created_at <= now() - make_interval(secs => %(older_than)s) {queue_filter}
+                   AND NOT EXISTS (SELECT 1 FROM jobs_queuestate s WHERE s.name = j.queue AND s.paused)
+                 ORDER BY j.created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+            )
+            UPDATE jobs_queuejob AS j
+               SET dispatched_at = now(), rq_id = {_NEW_RQ_ID}
+              FROM stranded WHERE j.id = stranded.id
+            RETURNING j.id, j.queue, j.priority, j.rq_id
+            """,
+            {"older_than": older_than, "limit": limit, "queue": queue},
+        )
+        items = [Dispatch(*row) for row in cursor.fetchall()]
+        if items:
+            transaction.on_commit(lambda: dispatch(items))
+    return len(items)
+
+
+def _dispatch_on_commit(jobs: list[QueueJob]) -> None:
+    items = [Dispatch(job.id, job.queue, job.priority, job.rq_id) for job in jobs]
+    transaction.on_commit(lambda: dispatch(items))
+
+
+def public_event_fields(job: QueueJob) -> dict[str, Any]:
+    return {"type": job.type, "queue": job.queue, "status": job.status, "attempts": job.attempts,
+            "correlation_id": job.correlation_id}

@@ -1,0 +1,165 @@
+"""Settings, read once from the environment.
+
+Every knob a deployment turns is an environment variable (see README's
+configuration table); everything else is fixed here. Invalid values stop the
+process at start with a message naming the variable (jobsite.env).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from jobsite.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    SECRET_KEY = "insecure-development-key-only-used-with-DEBUG-on"
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "django_rq",
+    "jobs",
+    "monitoring",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "jobsite.urls"
+WSGI_APPLICATION = "jobsite.wsgi.application"
+ASGI_APPLICATION = "jobsite.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+_database_url = env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/jobqueue")
+try:
+    _database = dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+if _database["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...)")
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured("REDIS_URL must start with redis://, rediss:// or unix://")
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "jobs@localhost")
+
+# --- Job engine -------------------------------------------------------------
+
+#: Default handler time limit in seconds; a job type or an enqueue may set its own.
+JOB_TIMEOUT = env_float("JOB_TIMEOUT", 10.0, minimum=0.001)
+#: When set, overrides every queue's attempt count (job types and enqueues may still set theirs).
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", None, minimum=1)
+#: Seconds a worker waits on SIGTERM for its running job before putting it back.
+WORKER_SHUTDOWN_TIMEOUT = env_float("WORKER_SHUTDOWN_TIMEOUT", 30.0, minimum=0)
+#: Upper bound for any backoff delay, and the jitter fraction applied to it.
+JOB_BACKOFF_CAP = env_float("JOB_BACKOFF_CAP", 3600.0, minimum=0.001)
+JOB_BACKOFF_JITTER = env_float("JOB_BACKOFF_JITTER", 0.1, minimum=0)
+#: How often the scheduler looks for due jobs; keeps a retry within 1 s of its due time.
+SCHEDULER_INTERVAL = env_float("SCHEDULER_INTERVAL", 0.2, minimum=0.01)
+#: Register the demo/test job types (demo.sleep, demo.fail, demo.flaky, demo.noop).
+JOBS_DEMO_TYPES = env_bool("JOBS_DEMO_TYPES", DEBUG)
+#: Modules whose import registers job types.
+JOB_TYPE_MODULES = [
+    "jobs.jobtypes.ai",
+    "jobs.jobtypes.email",
+    "jobs.jobtypes.indexing",
+] + (["jobs.jobtypes.demo"] if JOBS_DEMO_TYPES else [])
+
+#: Per-queue policy (DESIGN.md, "Queues"). Backoff: ("sequence", [s, ...]),
+#: ("exponential", base_s) or ("fixed", s). Keep: (max count, max age in s or None).
+JOB_QUEUES: dict[str, dict] = {
+    "default": {"attempts": 3, "backoff": ("sequence", [1, 5, 30]), "concurrency": 4,
+                "keep_completed": (100, None), "keep_failed": (50, None)},
+    "ai": {"attempts": 5, "backoff": ("exponential", 2), "concurrency": 5,
+           "keep_completed": (1000, 24 * 3600), "keep_failed": (5000, 7 * 86400)},
+    "email": {"attempts": 3, "backoff": ("exponential", 1), "priority": 2, "concurrency": 10,
+              "keep_completed": (500, 12 * 3600), "keep_failed": (1000, 3 * 86400)},
+    "indexing": {"attempts": 3, "backoff": ("fixed", 5), "priority": 5, "concurrency": 20,
+                 "keep_completed": (2000, 6 * 3600), "keep_failed": (5000, 86400)},
+    "cleanup": {"attempts": 3, "backoff": ("exponential", 1), "concurrency": 1},
+    "maintenance": {"attempts": 3, "backoff": ("exponential", 1), "concurrency": 1},
+    "notification": {"attempts": 5, "backoff": ("exponential", 1), "concurrency": 5},
+    "report": {"attempts": 3, "backoff": ("exponential", 1), "concurrency": 2},
+}
+
+#: django-rq needs a connection per RQ queue; RQ queue names are derived from
+#: JOB_QUEUES by jobs.dispatch (one RQ list per queue and priority band).
+RQ_QUEUES = {
+    f"{name}{suffix}": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}
+    for name in JOB_QUEUES
+    for suffix in (":high", "", ":low")
+}
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "kv": {"format": "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "kv"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "jobs": {"level": LOG_LEVEL},
+        "monitoring": {"level": LOG_LEVEL},
+        "rq.worker": {"level": "WARNING"},
+    },
+}
