@@ -15,8 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-import django_rq
 import redis
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.db import connection
 from rq import Queue
 
@@ -61,13 +63,24 @@ def logical_queue(rq_name: str) -> str:
     return rq_name.split(":", 1)[0]
 
 
+@lru_cache(maxsize=1)
+def redis_connection() -> redis.Redis:
+    """One client (and pool) per process; short timeouts so a dead Redis fails fast, not at commit time."""
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=10, health_check_interval=30
+    )
+
+
 @lru_cache(maxsize=None)
 def get_rq_queue(rq_name: str) -> Queue:
-    return django_rq.get_queue(rq_name)
+    return Queue(rq_name, connection=redis_connection())
 
 
-def redis_connection() -> redis.Redis:
-    return django_rq.get_connection("default")
+@receiver(setting_changed)
+def _reset_connection(*, setting: str, **kwargs: object) -> None:
+    if setting == "REDIS_URL":
+        redis_connection.cache_clear()
+        get_rq_queue.cache_clear()
 
 
 def dispatch(items: list[Dispatch]) -> bool:

@@ -1,0 +1,144 @@
+"""Reads: what the API, the commands and the dashboard ask of the job tables."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Min, Q, QuerySet, TextField
+from django.db.models.functions import Cast
+from django.utils import timezone
+from rq import Worker
+
+from jobs.conf import get_config
+from jobs.dispatch import logical_queue, redis_connection
+from jobs.models import JobAttempt, QueueJob, QueueState
+from jobs.states import JobStatus
+
+
+def parse_job_id(value: str | uuid.UUID) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def job_get(job_id: str | uuid.UUID) -> QueueJob | None:
+    """The job, or None for an unknown or malformed id."""
+    parsed = parse_job_id(job_id)
+    if parsed is None:
+        return None
+    return QueueJob.objects.filter(pk=parsed).first()
+
+
+def job_list(
+    *,
+    status: str | None = None,
+    queue: str | None = None,
+    type: str | None = None,
+    q: str | None = None,
+) -> QuerySet[QueueJob]:
+    """Jobs matching every given filter, newest first; ``q`` matches id, payload or error text."""
+    jobs = QueueJob.objects.all()
+    if status:
+        jobs = jobs.filter(status=status)
+    if queue:
+        jobs = jobs.filter(queue=queue)
+    if type:
+        jobs = jobs.filter(type=type)
+    if q:
+        q = q.strip()
+        parsed = parse_job_id(q)
+        if parsed is not None:
+            jobs = jobs.filter(pk=parsed)
+        else:
+            jobs = jobs.annotate(payload_text=Cast("payload", TextField())).filter(
+                Q(payload_text__icontains=q) | Q(error__icontains=q)
+            )
+    return jobs.order_by("-created_at", "-id")
+
+
+def job_attempts(job: QueueJob) -> QuerySet[JobAttempt]:
+    return job.attempt_set.order_by("number")
+
+
+def job_to_dict(job: QueueJob) -> dict[str, Any]:
+    """The public shape of a job (GET /api/jobs/{id}, events, CLI)."""
+    return {
+        "id": str(job.id),
+        "type": job.type,
+        "queue": job.queue,
+        "status": job.status,
+        "priority": job.priority,
+        "progress": {"percent": job.progress_percent, "stage": job.progress_stage, "message": job.progress_message},
+        "payload": job.payload,
+        "result": job.result,
+        "error": job.error or None,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "run_at": job.run_at,
+        "correlation_id": job.correlation_id or None,
+        "unique_key": job.unique_key,
+    }
+
+
+@dataclass
+class QueueStats:
+    name: str
+    counts: dict[str, int]
+    paused: bool
+    workers: int
+    oldest_pending_age: float | None  # seconds
+    concurrency: int
+
+
+def queue_stats() -> list[QueueStats]:
+    """Counts per state, pause switch, workers listening and oldest pending age, for every queue."""
+    config = get_config()
+    counts: dict[str, dict[str, int]] = {name: {s: 0 for s in JobStatus.values} for name in config.queues}
+    for row in QueueJob.objects.values("queue", "status").annotate(n=Count("id")).order_by():
+        counts.setdefault(row["queue"], {s: 0 for s in JobStatus.values})[row["status"]] = row["n"]
+    oldest = dict(
+        QueueJob.objects.filter(status=JobStatus.PENDING)
+        .values("queue")
+        .annotate(oldest=Min("created_at"))
+        .values_list("queue", "oldest")
+        .order_by()
+    )
+    paused = set(QueueState.objects.filter(paused=True).values_list("name", flat=True))
+    workers = workers_per_queue()
+    now = timezone.now()
+    return [
+        QueueStats(
+            name=name,
+            counts=counts[name],
+            paused=name in paused,
+            workers=workers.get(name, 0),
+            oldest_pending_age=_age(now, oldest.get(name)),
+            concurrency=config.queues[name].concurrency if name in config.queues else 0,
+        )
+        for name in counts
+    ]
+
+
+def _age(now: datetime, then: datetime | None) -> float | None:
+    return None if then is None else max((now - then).total_seconds(), 0.0)
+
+
+def workers_per_queue() -> dict[str, int]:
+    """Live RQ workers listening on each logical queue (0 when Redis is unreachable)."""
+    try:
+        workers = Worker.all(connection=redis_connection())
+    except Exception:
+        return {}
+    result: dict[str, int] = {}
+    for worker in workers:
+        for name in {logical_queue(q) for q in worker.queue_names()}:
+            result[name] = result.get(name, 0) + 1
+    return result

@@ -1,0 +1,130 @@
+"""Shared fixtures: real PostgreSQL, real Redis, real worker processes.
+
+The suite uses the PostgreSQL and Redis named by DATABASE_URL / REDIS_URL
+(`make test` starts embedded ones when they are unset). Tests that stop or
+flush Redis start a private Valkey of their own (``private_redis``).
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("JOBS_DEMO_TYPES", "1")
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05, message: str = "") -> Any:
+    """Poll until ``predicate`` returns something truthy; fail with ``message`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
+        time.sleep(interval)
+
+
+def database_url() -> str:
+    """URL of the database the tests run against (pytest-django's test_ database)."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis() -> Iterator[None]:
+    """Each test starts with an empty Redis database (only the configured db number)."""
+    from jobs.dispatch import redis_connection
+
+    redis_connection().flushdb()
+    yield
+
+
+class Processes:
+    """Starts project processes (workers, scheduler) against the test database and stops them."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.procs: list[subprocess.Popen] = []
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {**os.environ, "DATABASE_URL": database_url(), "PYTHONUNBUFFERED": "1", **extra}
+        return env
+
+    def start(self, *args: str, env: dict[str, str] | None = None, name: str = "proc") -> subprocess.Popen:
+        log = open(self.tmp_path / f"{name}-{len(self.procs)}.log", "w")
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env or self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        proc.log_path = log.name  # type: ignore[attr-defined]
+        self.procs.append(proc)
+        return proc
+
+    def worker(self, *queues: str, env: dict[str, str] | None = None, **options: str) -> subprocess.Popen:
+        args = ["run_worker", *queues]
+        for key, value in options.items():
+            args += [f"--{key.replace('_', '-')}", str(value)]
+        proc = self.start(*args, env=env, name="worker")
+        wait_for(lambda: self._listening(proc), timeout=20, message="worker to start")
+        return proc
+
+    def scheduler(self, env: dict[str, str] | None = None, **options: str) -> subprocess.Popen:
+        args = ["run_scheduler"]
+        for key, value in options.items():
+            args += [f"--{key.replace('_', '-')}", str(value)]
+        return self.start(*args, env=env, name="scheduler")
+
+    @staticmethod
+    def _listening(proc: subprocess.Popen) -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited with {proc.returncode}: {Path(proc.log_path).read_text()}")
+        return "listening on" in Path(proc.log_path).read_text()
+
+    @staticmethod
+    def output(proc: subprocess.Popen) -> str:
+        return Path(proc.log_path).read_text()
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    procs = Processes(tmp_path)
+    yield procs
+    procs.stop_all()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[Any]:
+    """A Valkey server of this test's own, on a free port; safe to stop, flush or break."""
+    from devstack.services import start_valkey
+
+    server = start_valkey(tmp_path / "valkey")
+    yield server
+    server.stop()
