@@ -104,7 +104,7 @@ WITH attempt AS (
      WHERE id = %(attempt_id)s
 )
 UPDATE jobs_queuejob
-   SET status = %(status)s, result = %(result)s, error = %(error)s, run_at = %(run_at)s,
+   SET status = %(status)s, result = %(result)s, error = %(error)s, run_at = COALESCE(%(run_at)s, run_at),
        finished_at = %(finished_at)s, updated_at = now(), interruptions = interruptions + %(uncharged)s,
        progress_percent = CASE WHEN %(status)s = 'completed' THEN 100 ELSE progress_percent END,
        dispatched_at = %(dispatched_at)s, rq_id = %(rq_id)s

@@ -1,0 +1,40 @@
+"""Cancel jobs: waiting ones at once, running ones cooperatively."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from jobs.errors import InvalidTransition
+from jobs.selectors import job_get
+from jobs.states import JobStatus
+from jobs.transitions import job_cancel
+
+
+class Command(BaseCommand):
+    help = "Cancel waiting jobs and ask running ones to stop; exits 1 if any could not be cancelled."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("ids", nargs="+", metavar="ID", help="Job ids")
+
+    def handle(self, *args: Any, ids: list[str], **options: Any) -> None:
+        failed = 0
+        for raw in ids:
+            job = job_get(raw)
+            if job is None:
+                self.stderr.write(f"{raw}: no such job")
+                failed += 1
+                continue
+            try:
+                job = job_cancel(job_id=job.id)
+            except InvalidTransition as exc:
+                self.stderr.write(f"{raw}: {exc}")
+                failed += 1
+                continue
+            if job.status == JobStatus.CANCELLED:
+                self.stdout.write(f"{job.id}: cancelled")
+            else:
+                self.stdout.write(f"{job.id}: cancel requested ({job.status}; stops at its next progress report)")
+        if failed:
+            raise CommandError(f"{failed} of {len(ids)} job(s) could not be cancelled")

@@ -1,0 +1,67 @@
+"""Requeue failed or cancelled jobs, by id or by filter."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from jobs.errors import InvalidTransition
+from jobs.models import QueueJob
+from jobs.selectors import job_get, job_list
+from jobs.states import RETRYABLE_STATES, JobStatus
+from jobs.transitions import job_requeue
+
+
+class Command(BaseCommand):
+    help = ("Requeue failed or cancelled jobs (same id and history, a fresh set of attempts). "
+            "Give job ids, or filters (--status defaults to failed when filtering).")
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("ids", nargs="*", metavar="ID", help="Job ids to requeue")
+        parser.add_argument("--status", choices=sorted(RETRYABLE_STATES),
+                            help="Requeue every job in this state (default when filtering: failed)")
+        parser.add_argument("--type", help="Only jobs of this type")
+        parser.add_argument("--queue", help="Only jobs of this queue")
+        parser.add_argument("--dry-run", action="store_true", help="Show what would be requeued; change nothing")
+
+    def handle(self, *args: Any, ids: list[str], status: str | None, type: str | None, queue: str | None,
+               dry_run: bool, **options: Any) -> None:
+        filtering = bool(status or type or queue)
+        if ids and filtering:
+            raise CommandError("give job ids or filters (--status/--type/--queue), not both")
+        if not ids and not filtering:
+            raise CommandError("nothing to retry: give job ids, or --status/--type/--queue to select jobs")
+
+        problems: list[str] = []
+        if ids:
+            targets: list[QueueJob] = []
+            for raw in ids:
+                job = job_get(raw)
+                if job is None:
+                    problems.append(f"{raw}: no such job")
+                else:
+                    targets.append(job)
+        else:
+            targets = list(job_list(status=status or JobStatus.FAILED, queue=queue, type=type))
+
+        requeued: list[QueueJob] = []
+        for job in targets:
+            if job.status not in RETRYABLE_STATES:
+                problems.append(f"{job.id}: is {job.status}; only failed or cancelled jobs can be retried")
+            elif dry_run:
+                requeued.append(job)
+            else:
+                try:
+                    requeued.append(job_requeue(job_id=job.id))
+                except InvalidTransition as exc:  # changed state since we listed it
+                    problems.append(f"{job.id}: {exc}")
+
+        verb = "would requeue" if dry_run else "requeued"
+        for job in requeued:
+            self.stdout.write(f"{verb} {job.id} {job.type} ({job.queue})")
+        self.stdout.write(f"{'Would requeue' if dry_run else 'Requeued'} {len(requeued)} job(s).")
+        if problems:
+            for line in problems:
+                self.stderr.write(f"not requeued: {line}")
+            raise CommandError(f"{len(problems)} job(s) could not be requeued")
