@@ -12,7 +12,7 @@ import socket
 import time
 from types import FrameType
 
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections, connection
 from rq import Queue
 from rq.job import Job
 from rq.timeouts import BaseDeathPenalty
@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 #: How often an idle worker re-reads which queues are paused.
 PAUSE_POLL = 1.0
+#: How often a busy worker lets Django check and recycle its database connection.
+CONNECTION_CHECK_INTERVAL = 10.0
 
 
 class NoDeathPenalty(BaseDeathPenalty):
@@ -50,15 +52,21 @@ class JobWorker(SimpleWorker):
         self.shutdown_timeout = get_config().shutdown_timeout if shutdown_timeout is None else shutdown_timeout
         self._paused_checked = 0.0
         self._paused: frozenset[str] = frozenset()
+        self._connection_checked = 0.0
 
     # --- pause -------------------------------------------------------------
 
     def _paused_queues(self) -> frozenset[str]:
         now = time.monotonic()
         if now - self._paused_checked >= PAUSE_POLL:
-            close_old_connections()
-            self._paused = frozenset(QueueState.objects.filter(paused=True).values_list("name", flat=True))
             self._paused_checked = now
+            try:
+                close_old_connections()
+                self._paused = frozenset(QueueState.objects.filter(paused=True).values_list("name", flat=True))
+            except DatabaseError as exc:
+                # A database blip must not stop the worker; the claim re-checks the switch anyway.
+                logger.warning("event=pause_check_failed worker=%s error=%r", self.name, exc)
+                connection.close()
         return self._paused
 
     def dequeue_job_and_maintain_ttl(
@@ -86,7 +94,12 @@ class JobWorker(SimpleWorker):
     # --- running -----------------------------------------------------------
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        close_old_connections()
+        # Django's connection upkeep (health-check query, max age) as a request
+        # would do it, but not before every job: that would add a query per job.
+        now = time.monotonic()
+        if connection.errors_occurred or now - self._connection_checked >= CONNECTION_CHECK_INTERVAL:
+            close_old_connections()
+            self._connection_checked = now
         super().execute_job(job, queue)
 
     # --- shutdown ----------------------------------------------------------
