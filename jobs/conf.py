@@ -42,6 +42,7 @@ class EngineConfig:
     max_attempts_override: int | None
     shutdown_timeout: float
     scheduler_interval: float
+    lease_seconds: float
 
     def queue(self, name: str) -> QueueConfig:
         return self.queues[name]
@@ -85,6 +86,7 @@ def get_config() -> EngineConfig:
         max_attempts_override=settings.JOB_MAX_ATTEMPTS,
         shutdown_timeout=float(settings.WORKER_SHUTDOWN_TIMEOUT),
         scheduler_interval=float(settings.SCHEDULER_INTERVAL),
+        lease_seconds=float(settings.JOB_LEASE_SECONDS),
     )
 
 

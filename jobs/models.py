@@ -47,6 +47,7 @@ class QueueJob(models.Model):
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, help_text="Last error, as 'Type: message'")
     correlation_id = models.CharField(max_length=100, blank=True)
+    webhook_url = models.URLField(max_length=2000, blank=True, help_text="Receives this job's lifecycle events")
     unique_key = models.CharField(max_length=200, null=True, blank=True)
 
     source = models.CharField(max_length=16, choices=JobSource.choices, default=JobSource.PYTHON)
@@ -117,11 +118,17 @@ class JobAttempt(models.Model):
     error_message = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
     duration = models.FloatField(null=True, blank=True, help_text="Seconds")
+    lease_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Renewed by the worker while the handler runs; past it, the run is lost"
+    )
 
     class Meta:
         ordering = ["job", "number"]
         constraints = [models.UniqueConstraint(fields=["job", "number"], name="attempt_job_number")]
-        indexes = [models.Index(fields=["outcome", "-started_at"], name="attempt_outcome_started")]
+        indexes = [
+            models.Index(fields=["outcome", "-started_at"], name="attempt_outcome_started"),
+            models.Index(fields=["lease_expires_at"], name="attempt_open_lease", condition=Q(finished_at__isnull=True)),
+        ]
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.job_id}: {self.outcome or 'running'}"
@@ -136,6 +143,59 @@ class QueueState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({'paused' if self.paused else 'running'})"
+
+
+class MisfirePolicy(models.TextChoices):
+    FIRE_ONCE = "fire_once", "Fire once for the missed window"
+    SKIP = "skip", "Skip missed fire times"
+
+
+class Schedule(models.Model):
+    """A recurring job: fires job ``job_type`` with ``payload`` at each cron time."""
+
+    name = models.CharField(max_length=100, unique=True)
+    job_type = models.CharField(max_length=100)
+    payload = models.JSONField(default=dict, blank=True)
+    cron = models.CharField(max_length=100, help_text="Five-field cron expression, e.g. '0 0 * * *'")
+    timezone = models.CharField(max_length=64, default="UTC")
+    enabled = models.BooleanField(default=True)
+    misfire_policy = models.CharField(max_length=16, choices=MisfirePolicy.choices, default=MisfirePolicy.FIRE_ONCE)
+    next_fire_at = models.DateTimeField(null=True, blank=True)
+    last_fired_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["next_fire_at"], name="schedule_due", condition=Q(enabled=True))]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.cron} {self.timezone})"
+
+
+class ScheduleFiring(models.Model):
+    """One row per (schedule, fire time): the unique constraint is what makes a firing happen once."""
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="firings")
+    fire_time = models.DateTimeField()
+    job_id = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["schedule", "fire_time"], name="firing_once")]
+
+    def __str__(self) -> str:
+        return f"{self.schedule_id} @ {self.fire_time:%Y-%m-%d %H:%M:%S}"
+
+
+class SchedulerHeartbeat(models.Model):
+    """Written by the scheduler leader every tick; /healthz reports its lag."""
+
+    name = models.CharField(max_length=20, primary_key=True, default="leader")
+    holder = models.CharField(max_length=200)
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.holder} at {self.beat_at:%H:%M:%S}"
 
 
 class ApiToken(models.Model):

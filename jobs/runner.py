@@ -16,6 +16,7 @@ from django.db import connection
 from psycopg.pq import TransactionStatus
 from rq import get_current_job
 
+from jobs.conf import get_config
 from jobs.context import JobContext, result_to_json
 from jobs.deadline import Deadline
 from jobs.errors import JobCancelled, JobTimeout, JobTypeError, PermanentError, WorkerShutdown
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 #: The Deadline of the handler running now, so a shutdown signal can shorten it.
 current_deadline: Deadline | None = None
+#: The attempt running now, whose lease the worker's lease keeper renews.
+current_attempt_id: int | None = None
 _worker_name = f"{socket.gethostname()}.{os.getpid()}"
 
 
@@ -50,7 +53,7 @@ def request_shutdown(grace: float) -> None:
 
 
 def run_job(job_id: str) -> None:
-    claim = job_claim(job_id, worker=_worker_name, pid=os.getpid())
+    claim = job_claim(job_id, worker=_worker_name, pid=os.getpid(), lease=get_config().lease_seconds)
     if claim is None:
         rq_job = get_current_job()
         if rq_job is not None and job_bounce_if_paused(job_id, rq_job.id):
@@ -60,6 +63,15 @@ def run_job(job_id: str) -> None:
 
 
 def _execute(claim: Claim) -> None:
+    global current_attempt_id
+    current_attempt_id = claim.attempt_id
+    try:
+        _run_handler(claim)
+    finally:
+        current_attempt_id = None
+
+
+def _run_handler(claim: Claim) -> None:
     global current_deadline
     started = time.monotonic()
     ctx: JobContext | None = None

@@ -60,18 +60,19 @@ WITH claimed AS (
  RETURNING j.id, j.type, j.queue, j.priority, j.payload, j.attempts, j.attempts - j.interruptions,
            j.max_attempts, j.retry_policy, j.timeout, j.correlation_id
 ), attempt AS (
-    INSERT INTO jobs_jobattempt (job_id, number, worker, pid, started_at, outcome,
+    INSERT INTO jobs_jobattempt (job_id, number, worker, pid, started_at, lease_expires_at, outcome,
                                  error_type, error_message, traceback)
-    SELECT id, attempts, %(worker)s, %(pid)s, now(), '', '', '', '' FROM claimed
+    SELECT id, attempts, %(worker)s, %(pid)s, now(), now() + make_interval(secs => %(lease)s), '', '', '', ''
+      FROM claimed
  RETURNING id
 )
 SELECT claimed.*, attempt.id, {_ASYNC_COMMIT} FROM claimed, attempt
 """
 
 
-def job_claim(job_id: str | uuid.UUID, *, worker: str, pid: int) -> Claim | None:
+def job_claim(job_id: str | uuid.UUID, *, worker: str, pid: int, lease: float) -> Claim | None:
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, {"id": job_id, "worker": worker, "pid": pid})
+        cursor.execute(_CLAIM_SQL, {"id": job_id, "worker": worker, "pid": pid, "lease": lease})
         row = cursor.fetchone()
     if row is None:
         return None
@@ -203,6 +204,17 @@ def job_interrupt(claim: Claim, *, duration: float, reason: str) -> bool:
     """Put a job back after its worker had to stop it; the run is not charged."""
     return _finish(claim, outcome=AttemptOutcome.INTERRUPTED, status=JobStatus.PENDING, duration=duration,
                    error=("WorkerShutdown", reason, ""), uncharged=True)
+
+
+def attempt_renew_lease(attempt_id: int, *, lease: float) -> bool:
+    """Push an open attempt's lease forward; False once the attempt is closed (or was declared lost)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE jobs_jobattempt SET lease_expires_at = now() + make_interval(secs => %s)"
+            " WHERE id = %s AND finished_at IS NULL",
+            [lease, attempt_id],
+        )
+        return cursor.rowcount == 1
 
 
 def job_progress(job_id: uuid.UUID, *, percent: int, stage: str, message: str) -> bool | None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from types import FrameType
+from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connection
 from rq import Queue
@@ -22,6 +24,7 @@ from jobs import runner
 from jobs.conf import get_config
 from jobs.dispatch import get_rq_queue, logical_queue, redis_connection, rq_queue_names
 from jobs.models import QueueState
+from jobs.transitions import attempt_renew_lease
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,36 @@ class NoDeathPenalty(BaseDeathPenalty):
         pass
 
 
+class LeaseKeeper(threading.Thread):
+    """Renews the running attempt's lease (and the RQ worker heartbeat) while a handler runs.
+
+    A thread, because the handler owns the main thread for as long as it
+    likes; it uses its own database connection (Django's are per thread).
+    """
+
+    def __init__(self, worker: JobWorker, lease: float) -> None:
+        super().__init__(name="lease-keeper", daemon=True)
+        self.worker = worker
+        self.lease = lease
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.lease / 3):
+            attempt_id = runner.current_attempt_id
+            if attempt_id is None:
+                continue
+            try:
+                attempt_renew_lease(attempt_id, lease=self.lease)
+                self.worker.heartbeat()
+            except Exception as exc:  # keep renewing after a database or Redis blip
+                logger.warning("event=lease_renewal_failed attempt=%s error=%r", attempt_id, exc)
+                connection.close()
+        connection.close()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
 class JobWorker(SimpleWorker):
     death_penalty_class = NoDeathPenalty
 
@@ -53,6 +86,14 @@ class JobWorker(SimpleWorker):
         self._paused_checked = 0.0
         self._paused: frozenset[str] = frozenset()
         self._connection_checked = 0.0
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        keeper = LeaseKeeper(self, get_config().lease_seconds)
+        keeper.start()
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            keeper.stop()
 
     # --- pause -------------------------------------------------------------
 

@@ -113,6 +113,9 @@ JOB_TIMEOUT = env_float("JOB_TIMEOUT", 10.0, minimum=0.001)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", None, minimum=1)
 #: Seconds a worker waits on SIGTERM for its running job before putting it back.
 WORKER_SHUTDOWN_TIMEOUT = env_float("WORKER_SHUTDOWN_TIMEOUT", 30.0, minimum=0)
+#: A running attempt's lease; workers renew it every third of this. When a worker
+#: dies (SIGKILL, lost machine) its job is recovered once the lease has run out.
+JOB_LEASE_SECONDS = env_float("JOB_LEASE_SECONDS", 30.0, minimum=1)
 #: Upper bound for any backoff delay, and the jitter fraction applied to it.
 JOB_BACKOFF_CAP = env_float("JOB_BACKOFF_CAP", 3600.0, minimum=0.001)
 JOB_BACKOFF_JITTER = env_float("JOB_BACKOFF_JITTER", 0.1, minimum=0)
