@@ -9,7 +9,6 @@ admin form and the CLI can point at the field. Bad input of any kind is a
 from __future__ import annotations
 
 import json
-import logging
 import math
 from dataclasses import asdict
 from typing import Any
@@ -34,17 +33,14 @@ from jobs.api_schemas import (
     JobTypeOut,
     Message,
     QueueOut,
-    text_errors,
 )
 from jobs.enqueue import job_enqueue
 from jobs.errors import InvalidTransition, JobTypeError
 from jobs.models import JobSource, QueueJob
 from jobs.queue_control import queue_pause, queue_resume
-from jobs.registry import all_job_types, get_job_type
+from jobs.registry import all_job_types
 from jobs.selectors import job_attempts, job_get, job_list, job_to_dict, queue_stats
 from jobs.transitions import job_cancel, job_requeue
-
-logger = logging.getLogger(__name__)
 
 
 class StrictJSONParser(Parser):
@@ -114,7 +110,7 @@ def _invalid_job(request: HttpRequest, exc: JobTypeError) -> HttpResponse:
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     message = str(exc)
-    if exc.status_code == 400 and exc.__cause__ is not None:
+    if exc.status_code == 400 and message.startswith("Cannot parse request body") and exc.__cause__ is not None:
         # ninja says only "Cannot parse request body"; say what was wrong with it.
         message = f"malformed JSON body: {exc.__cause__}"
     return api.create_response(request, {"detail": message}, status=exc.status_code)
@@ -157,30 +153,9 @@ def _accepted(job: QueueJob) -> dict[str, Any]:
 
 
 def _enqueue_request(body: EnqueueIn, caller: Caller) -> dict[str, Any]:
-    """Keyword arguments for ``job_enqueue``; payload problems named ``payload.<field>``.
-
-    The payload is checked here before ``job_enqueue`` checks it again: the
-    registry names payload errors by the payload's own field (``text``), and
-    only here do we know they belong under ``payload``. See the report for
-    the registry change that makes this step unnecessary.
-    """
-    errors = text_errors(body.payload, "payload")
-    if errors:
-        raise JobTypeError("payload holds text PostgreSQL cannot store", errors)
-    job_type = get_job_type(body.type)
-    try:
-        job_type.validate(body.payload)
-    except JobTypeError as exc:
-        raise JobTypeError(str(exc), [_under_payload(err) for err in exc.errors]) from None
+    """Keyword arguments for ``job_enqueue`` (which validates and names payload fields ``payload.<name>``)."""
     request = body.model_dump(exclude_none=True)
     return {**request, "source": JobSource.API, "source_detail": caller.via, "created_by": caller.user}
-
-
-def _under_payload(error: dict[str, Any]) -> dict[str, Any]:
-    field = str(error.get("field", ""))
-    if field == "payload" or field.startswith("payload."):
-        return error
-    return {**error, "field": f"payload.{field}" if field else "payload"}
 
 
 @api.post("/jobs", auth=api_auth(ADD), url_name="job_create", tags=["jobs"],

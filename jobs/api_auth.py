@@ -16,8 +16,7 @@ from django.http import HttpRequest
 from ninja.errors import AuthenticationError, AuthorizationError
 from ninja.security import HttpBearer, SessionAuth
 
-from jobs.models import ApiToken
-from jobs.tokens import _digest, api_token_authenticate
+from jobs.tokens import api_token_get
 
 VIEW = "jobs.view_queuejob"
 ADD = "jobs.add_queuejob"
@@ -40,15 +39,6 @@ def _authorize(user: AbstractBaseUser, permission: str) -> None:
         raise AuthorizationError(403, f"permission {permission} required")
 
 
-def _token_name(key: str) -> str:
-    """The name of the token ``key``, for source_detail.
-
-    Workaround: ``api_token_authenticate`` returns only the user; see the
-    report for the proposed ``api_token_get`` that returns the token row.
-    """
-    return ApiToken.objects.filter(key_hash=_digest(key)).values_list("name", flat=True).first() or "token"
-
-
 class BearerTokenAuth(HttpBearer):
     """``Authorization: Bearer <token>``; no CSRF check, since a browser never sends the header by itself."""
 
@@ -59,11 +49,11 @@ class BearerTokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Caller:
         # A token that was sent but is wrong is an error, not a cue to try the session:
         # the client clearly meant to use it.
-        user = api_token_authenticate(token.strip()) if token.strip() else None
-        if user is None:
+        row = api_token_get(token.strip()) if token.strip() else None
+        if row is None:
             raise AuthenticationError(401, "invalid or revoked API token")
-        _authorize(user, self.permission)
-        return Caller(user=user, via=_token_name(token.strip()))
+        _authorize(row.user, self.permission)
+        return Caller(user=row.user, via=row.name)
 
 
 class SessionPermissionAuth(SessionAuth):

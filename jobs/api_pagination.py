@@ -10,11 +10,15 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import QuerySet
 
 from jobs.models import QueueJob
+
+
+#: Real cursors are ~90 characters; anything much longer is not one of ours.
+MAX_CURSOR_LENGTH = 200
 
 
 class InvalidCursor(ValueError):
@@ -28,15 +32,17 @@ def encode_cursor(job: QueueJob) -> str:
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise ValueError("too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, job_id = raw.split("|")
         created_at = datetime.fromisoformat(created)
-        key = (created_at, uuid.UUID(job_id))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        if created_at.tzinfo is None:
+            raise ValueError("naive")
+        # In UTC, because PostgreSQL refuses offsets beyond ±15:59 that Python accepts.
+        return created_at.astimezone(UTC), uuid.UUID(job_id)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise InvalidCursor("invalid cursor; pass next_cursor from the previous page unchanged") from None
-    if created_at.tzinfo is None:
-        raise InvalidCursor("invalid cursor; pass next_cursor from the previous page unchanged")
-    return key
 
 
 def keyset_page(jobs: QuerySet[QueueJob], *, limit: int, cursor: str | None) -> tuple[list[QueueJob], str | None]:

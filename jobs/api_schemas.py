@@ -12,48 +12,16 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from ninja import Field, Schema
-from pydantic import AfterValidator, AwareDatetime, ConfigDict, field_validator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, ConfigDict, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
 from jobs.conf import get_config
 from jobs.enqueue import MAX_ATTEMPTS, MAX_TIMEOUT
+from jobs.enqueue import MAX_DELAY as MAX_DELAY_SECONDS
 from jobs.states import JobStatus
+from jobs.textcheck import text_problem
 
-#: An enqueue delay beyond this is almost certainly a unit mistake (ms for s),
-#: and it keeps ``now + delay`` far inside the datetime range.
-MAX_DELAY_SECONDS = 10 * 365 * 86400
 MAX_PAGE_SIZE = 200
-
-
-def text_problem(value: str) -> str | None:
-    """Why PostgreSQL would refuse this string, or None when it is storable."""
-    if "\x00" in value:
-        return "must not contain NUL characters"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "must be valid Unicode (no lone surrogates)"
-    return None
-
-
-def text_errors(value: Any, field: str) -> list[dict[str, str]]:
-    """Field errors for every unstorable string (keys included) inside a JSON value."""
-    errors: list[dict[str, str]] = []
-    if isinstance(value, str):
-        problem = text_problem(value)
-        if problem:
-            errors.append({"field": field, "message": problem, "type": "invalid_text"})
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            problem = text_problem(key)
-            if problem:
-                errors.append({"field": field, "message": f"key {key!r} {problem}", "type": "invalid_text"})
-            else:
-                errors.extend(text_errors(item, f"{field}.{key}"))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            errors.extend(text_errors(item, f"{field}.{index}"))
-    return errors
 
 
 def _storable_text(value: str) -> str:
@@ -64,15 +32,28 @@ def _storable_text(value: str) -> str:
 
 
 def _utc(value: datetime) -> datetime:
-    """Normalise to UTC now, so an offset that pushes a date past year 1-9999 fails here, not on read."""
+    """Normalise to UTC here: a date an offset pushes outside years 1-9999 fails now, not when the
+    row is read back, and PostgreSQL refuses offsets beyond ±15:59 that Python accepts."""
     try:
         return value.astimezone(UTC)
     except (OverflowError, ValueError):
         raise PydanticCustomError("datetime_range", "is outside the supported date range") from None
 
 
-Text = Annotated[str, AfterValidator(_storable_text)]
-ZonedDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
+def _iso_string(value: Any) -> Any:
+    # pydantic would also take a number as a Unix time (or, if large, milliseconds): too easy to get wrong.
+    if not isinstance(value, str):
+        raise PydanticCustomError("datetime_type", "must be an ISO 8601 string with a time zone")
+    return value
+
+
+_STORABLE = AfterValidator(_storable_text)
+JobTypeName = Annotated[str, StringConstraints(max_length=100), _STORABLE]
+QueueName = Annotated[str, StringConstraints(max_length=50), _STORABLE]
+UniqueKey = Annotated[str, StringConstraints(min_length=1, max_length=200), _STORABLE]
+CorrelationId = Annotated[str, StringConstraints(max_length=100), _STORABLE]
+SearchText = Annotated[str, StringConstraints(max_length=200), _STORABLE]
+ZonedDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_string), AfterValidator(_utc)]
 
 
 # --- Errors ---------------------------------------------------------------------
@@ -100,19 +81,18 @@ class EnqueueIn(Schema):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Text = Field(..., max_length=100, description="Job type name; see GET /api/job-types")
+    type: JobTypeName = Field(..., description="Job type name; see GET /api/job-types")
     payload: dict[str, Any] | None = Field(None, description="Validated against the type's payload schema")
-    queue: Text | None = Field(None, max_length=50, description="Defaults to the type's queue")
+    queue: QueueName | None = Field(None, description="Defaults to the type's queue")
     priority: int | None = Field(None, ge=0, le=9, strict=True, description="0 runs first, 9 last")
     delay: float | None = Field(None, ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False, strict=True,
                                 description="Seconds to wait before the first run")
     run_at: ZonedDatetime | None = Field(None, description="ISO 8601 time with a zone; not with delay")
-    unique_key: Text | None = Field(None, min_length=1, max_length=200,
-                                    description="At most one live job per key")
+    unique_key: UniqueKey | None = Field(None, description="At most one live job per key")
     max_attempts: int | None = Field(None, ge=1, le=MAX_ATTEMPTS, strict=True)
     timeout: float | None = Field(None, gt=0, le=MAX_TIMEOUT, allow_inf_nan=False, strict=True,
                                   description="Handler time limit in seconds")
-    correlation_id: Text | None = Field(None, max_length=100)
+    correlation_id: CorrelationId | None = None
 
 
 class EnqueueOut(Schema):
@@ -158,11 +138,11 @@ class JobFilters(Schema):
     """Query string of GET /api/jobs; every filter given must match."""
 
     status: JobStatus | None = None
-    queue: Text | None = Field(None, max_length=50)
-    type: Text | None = Field(None, max_length=100)
-    q: Text | None = Field(None, max_length=200, description="Job id, or text in the payload or error")
+    queue: QueueName | None = None
+    type: JobTypeName | None = None
+    q: SearchText | None = Field(None, description="Job id, or text in the payload or error")
     limit: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
-    cursor: str | None = Field(None, max_length=200, description="next_cursor of the previous page")
+    cursor: str | None = Field(None, description="next_cursor of the previous page")
 
     @field_validator("queue")
     @classmethod

@@ -43,6 +43,7 @@ class EngineConfig:
     shutdown_timeout: float
     scheduler_interval: float
     lease_seconds: float
+    reconcile_after: float
 
     def queue(self, name: str) -> QueueConfig:
         return self.queues[name]
@@ -87,6 +88,7 @@ def get_config() -> EngineConfig:
         shutdown_timeout=float(settings.WORKER_SHUTDOWN_TIMEOUT),
         scheduler_interval=float(settings.SCHEDULER_INTERVAL),
         lease_seconds=float(settings.JOB_LEASE_SECONDS),
+        reconcile_after=float(settings.JOB_RECONCILE_AFTER),
     )
 
 

@@ -24,10 +24,14 @@ from jobs.events import emit
 from jobs.models import JobSource, QueueJob
 from jobs.registry import get_job_type
 from jobs.states import LIVE_STATES, JobStatus
+from jobs.textcheck import text_errors
 from jobs.transitions import public_event_fields
 
 MAX_TIMEOUT = 24 * 3600.0
 MAX_ATTEMPTS = 100
+#: A delay beyond this is almost certainly a unit mistake (ms for s), and it
+#: keeps ``now + delay`` far inside the datetime range.
+MAX_DELAY = 10 * 365 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,10 @@ def build_job(
 ) -> QueueJob:
     """Validate one request and build its (unsaved) row; raises JobTypeError with field errors."""
     job_type = get_job_type(type)
+    text_problems = text_errors(payload, "payload") + text_errors(unique_key, "unique_key") + text_errors(
+        correlation_id, "correlation_id")
+    if text_problems:
+        raise JobTypeError("request holds text PostgreSQL cannot store", text_problems)
     model = job_type.validate(payload)
     config = get_config()
     queue = queue or job_type.queue
@@ -70,8 +78,8 @@ def build_job(
         raise _field_error("priority", "must be a whole number from 0 (first) to 9 (last)")
     if delay is not None and run_at is not None:
         raise _field_error("delay", "give either delay or run_at, not both")
-    if delay is not None and (not math.isfinite(delay) or delay < 0):
-        raise _field_error("delay", "must be a non-negative number of seconds")
+    if delay is not None and (not math.isfinite(delay) or not 0 <= delay <= MAX_DELAY):
+        raise _field_error("delay", f"must be from 0 to {MAX_DELAY:g} seconds")
     if run_at is not None and timezone.is_naive(run_at):
         raise _field_error("run_at", "must include a time zone")
     if timeout is not None and (not math.isfinite(timeout) or not 0 < timeout <= MAX_TIMEOUT):

@@ -8,6 +8,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
+from django.utils.timezone import now as tz_now
 
 from jobs.states import LIVE_STATES, AttemptOutcome, JobStatus
 
@@ -83,6 +84,7 @@ class QueueJob(models.Model):
                 name="job_waiting_run_at",
                 condition=Q(status__in=[JobStatus.SCHEDULED, JobStatus.RETRYING]),
             ),
+            models.Index(fields=["dispatched_at"], name="job_pending_dispatched", condition=Q(status=JobStatus.PENDING)),
             models.Index(
                 fields=["created_at"],
                 name="job_undispatched",
@@ -170,6 +172,29 @@ class Schedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.cron} {self.timezone})"
+
+    def clean(self) -> None:
+        from jobs.schedules import schedule_validate
+
+        self.payload = schedule_validate(
+            job_type=self.job_type, payload=self.payload or {}, cron=self.cron, timezone_name=self.timezone
+        )
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        """A new or re-timed schedule gets its next fire time computed from now."""
+        from jobs.schedules import next_fire_time
+
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or {"cron", "timezone", "enabled"} & set(update_fields):  # type: ignore[arg-type]
+            if self.next_fire_at is None or self._timing_changed():
+                self.next_fire_at = next_fire_time(self.cron, self.timezone, tz_now())
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def _timing_changed(self) -> bool:
+        if self.pk is None:
+            return True
+        old = Schedule.objects.filter(pk=self.pk).values("cron", "timezone", "enabled").first()
+        return old is None or (old["cron"], old["timezone"], old["enabled"]) != (self.cron, self.timezone, self.enabled)
 
 
 class ScheduleFiring(models.Model):

@@ -57,7 +57,7 @@ class JobType:
         except pydantic.ValidationError as exc:
             errors = [
                 {
-                    "field": ".".join(str(part) for part in err["loc"]) or "payload",
+                    "field": ".".join(["payload", *(str(part) for part in err["loc"])]),
                     "message": err["msg"],
                     "type": err["type"],
                 }

@@ -1,21 +1,34 @@
-"""The scheduler loop: one leader at a time makes waiting jobs due.
+"""The scheduler loop: one leader at a time owns everything that is "due".
 
 Leadership is a PostgreSQL session advisory lock held on the scheduler's own
 connection: if the leader dies its connection closes, the lock is released
-and a standby takes over on its next tick. Each tick promotes scheduled and
-retrying jobs whose time has come and re-sends pending jobs that never reached
-Redis.
+and a standby takes over on its next tick (SCHEDULER_INTERVAL). On the leader
+each tick promotes scheduled and retrying jobs whose time has come, re-sends
+pending jobs that never reached Redis and fires due cron schedules; every
+second it rescues jobs whose worker vanished (lifeline), and every few
+seconds it re-sends jobs Redis lost (reconciler). Each step is isolated: one
+failing does not stop the others.
 """
 from __future__ import annotations
 
 import logging
+import math
+import os
 import signal
+import socket
 import threading
+import time
+from collections.abc import Callable
 from types import FrameType
 
-from django.db import connection
+from django.db import DatabaseError, connection
+from django.utils import timezone
 
 from jobs.conf import get_config
+from jobs.lifeline import jobs_rescue_lost
+from jobs.models import SchedulerHeartbeat
+from jobs.reconciler import jobs_reconcile
+from jobs.schedules import schedules_fire_due
 from jobs.transitions import jobs_dispatch_stranded, jobs_promote_due
 
 logger = logging.getLogger(__name__)
@@ -28,7 +41,9 @@ class Scheduler:
     def __init__(self, *, interval: float | None = None) -> None:
         self.interval = interval if interval is not None else get_config().scheduler_interval
         self.is_leader = False
+        self.name = f"{socket.gethostname()}.{os.getpid()}"
         self._stop = threading.Event()
+        self._last_run: dict[str, float] = {}
 
     def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         self._stop.set()
@@ -40,7 +55,7 @@ class Scheduler:
         while not self._stop.is_set():
             try:
                 self.tick()
-            except Exception:
+            except DatabaseError:
                 logger.exception("event=scheduler_tick_failed")
                 connection.close()  # the lock went with a broken connection; re-elect
                 self.is_leader = False
@@ -53,10 +68,34 @@ class Scheduler:
     def tick(self) -> None:
         if not self._lead():
             return
-        promoted = jobs_promote_due()
-        stranded = jobs_dispatch_stranded()
-        if promoted or stranded:
-            logger.info("event=scheduler_tick promoted=%d redispatched=%d", promoted, stranded)
+        now = time.monotonic()
+        self._step("heartbeat", self._heartbeat, now, every=1.0)
+        self._step("promote", jobs_promote_due, now)
+        self._step("stranded", jobs_dispatch_stranded, now)
+        self._step("schedules", schedules_fire_due, now)
+        self._step("lifeline", jobs_rescue_lost, now, every=1.0)
+        config = get_config()
+        self._step("reconcile", lambda: jobs_reconcile(older_than=config.reconcile_after), now,
+                   every=min(5.0, config.reconcile_after))
+
+    def _step(self, name: str, func: Callable[[], object], now: float, every: float = 0.0) -> None:
+        if now - self._last_run.get(name, -math.inf) < every:
+            return
+        self._last_run[name] = now
+        try:
+            count = func()
+        except DatabaseError:
+            raise  # the connection (and with it the lock) may be gone: re-elect
+        except Exception:
+            logger.exception("event=scheduler_step_failed step=%s", name)
+            return
+        if count:
+            logger.info("event=scheduler_step step=%s count=%s", name, count)
+
+    def _heartbeat(self) -> None:
+        SchedulerHeartbeat.objects.update_or_create(
+            name="leader", defaults={"holder": self.name, "beat_at": timezone.now()}
+        )
 
     def _lead(self) -> bool:
         if not self.is_leader:
@@ -64,13 +103,19 @@ class Scheduler:
                 cursor.execute("SELECT pg_try_advisory_lock(%s)", [LEADER_LOCK_KEY])
                 self.is_leader = bool(cursor.fetchone()[0])
             if self.is_leader:
-                logger.info("event=scheduler_leader")
+                logger.info("event=scheduler_leader holder=%s", self.name)
+                self._last_run.clear()
         return self.is_leader
 
     def _release(self) -> None:
-        if self.is_leader:
+        """Hand leadership over at once instead of making a standby wait for the connection to close."""
+        if not self.is_leader:
+            return
+        self.is_leader = False
+        try:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [LEADER_LOCK_KEY])
-            self.is_leader = False
+        except DatabaseError:
+            connection.close()  # closing the session releases the lock too
 
 

@@ -27,11 +27,17 @@ def api_token_create(*, user: AbstractBaseUser, name: str = "default") -> tuple[
     return token, key
 
 
-def api_token_authenticate(key: str) -> AbstractBaseUser | None:
+def api_token_get(key: str) -> ApiToken | None:
+    """The active token for ``key``, its user loaded; records its use at most once a minute."""
     token = ApiToken.objects.select_related("user").filter(key_hash=_digest(key)).first()
     if token is None or not token.user.is_active:
         return None
     now = timezone.now()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    return token
+
+
+def api_token_authenticate(key: str) -> AbstractBaseUser | None:
+    token = api_token_get(key)
+    return None if token is None else token.user

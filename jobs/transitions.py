@@ -27,7 +27,7 @@ from jobs.retry import RetryPolicy
 from jobs.states import CANCELLABLE_STATES, RETRYABLE_STATES, AttemptOutcome, JobStatus
 
 #: Same shape as dispatch.new_rq_id(), made in SQL for set-based hand-overs.
-_NEW_RQ_ID = "replace(gen_random_uuid()::text, '-', '')"
+NEW_RQ_ID = "replace(gen_random_uuid()::text, '-', '')"
 _ASYNC_COMMIT = "(SELECT set_config('synchronous_commit', 'off', true)) AS _async_commit"
 
 
@@ -97,19 +97,22 @@ def job_bounce_if_paused(job_id: str | uuid.UUID, rq_id: str) -> bool:
         return cursor.rowcount == 1
 
 
+# Guarded twice: the attempt must still be open (the lifeline may have declared
+# it lost and the job may be running again elsewhere) and the job still active.
 _FINISH_SQL = f"""
 WITH attempt AS (
     UPDATE jobs_jobattempt
        SET finished_at = now(), outcome = %(outcome)s, duration = %(duration)s,
            error_type = %(error_type)s, error_message = %(error_message)s, traceback = %(traceback)s
-     WHERE id = %(attempt_id)s
+     WHERE id = %(attempt_id)s AND finished_at IS NULL
+ RETURNING job_id
 )
 UPDATE jobs_queuejob
    SET status = %(status)s, result = %(result)s, error = %(error)s, run_at = COALESCE(%(run_at)s, run_at),
        finished_at = %(finished_at)s, updated_at = now(), interruptions = interruptions + %(uncharged)s,
        progress_percent = CASE WHEN %(status)s = 'completed' THEN 100 ELSE progress_percent END,
        dispatched_at = %(dispatched_at)s, rq_id = %(rq_id)s
- WHERE id = %(id)s AND status = 'active'
+ WHERE id = (SELECT job_id FROM attempt) AND status = 'active' AND attempts = %(attempt)s
 RETURNING {_ASYNC_COMMIT}
 """
 
@@ -130,8 +133,8 @@ def _finish(
     final = status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
     requeue = status == JobStatus.PENDING
     params = {
-        "id": claim.job_id,
         "attempt_id": claim.attempt_id,
+        "attempt": claim.attempt,
         "outcome": outcome,
         "status": status,
         "duration": duration,
@@ -167,6 +170,16 @@ def job_complete(claim: Claim, *, result: Any, duration: float) -> bool:
     return won
 
 
+def after_failure(
+    retry_policy: dict, *, charged: int, max_attempts: int, retryable: bool
+) -> tuple[JobStatus, datetime | None]:
+    """Retry after the policy's backoff while attempts are left, else the dead-letter queue."""
+    policy = RetryPolicy.from_json(retry_policy)
+    if retryable and policy.retryable and charged < max_attempts:
+        return JobStatus.RETRYING, timezone.now() + timedelta(seconds=policy.next_delay(charged))
+    return JobStatus.FAILED, None
+
+
 def job_fail_attempt(
     claim: Claim,
     *,
@@ -176,12 +189,8 @@ def job_fail_attempt(
     retryable: bool,
 ) -> JobStatus | None:
     """Close a failed attempt: back off and retry while attempts are left, else dead-letter."""
-    policy = RetryPolicy.from_json(claim.retry_policy)
-    if retryable and policy.retryable and claim.charged < claim.max_attempts:
-        run_at = timezone.now() + timedelta(seconds=policy.next_delay(claim.charged))
-        status = JobStatus.RETRYING
-    else:
-        run_at, status = None, JobStatus.FAILED
+    status, run_at = after_failure(claim.retry_policy, charged=claim.charged, max_attempts=claim.max_attempts,
+                                   retryable=retryable)
     if not _finish(claim, outcome=outcome, status=status, duration=duration, error=error, run_at=run_at):
         return None
     message = f"{error[0]}: {error[1]}"
@@ -290,7 +299,7 @@ def jobs_promote_due(*, limit: int = 500) -> int:
                  ORDER BY run_at LIMIT %s FOR UPDATE SKIP LOCKED
             )
             UPDATE jobs_queuejob AS j
-               SET status = 'pending', dispatched_at = now(), updated_at = now(), rq_id = {_NEW_RQ_ID}
+               SET status = 'pending', dispatched_at = now(), updated_at = now(), rq_id = {NEW_RQ_ID}
               FROM due WHERE j.id = due.id
             RETURNING j.id, j.queue, j.priority, j.rq_id
             """,
@@ -316,7 +325,7 @@ def jobs_dispatch_stranded(*, older_than: float = 2.0, limit: int = 1000, queue:
                  ORDER BY j.created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
             )
             UPDATE jobs_queuejob AS j
-               SET dispatched_at = now(), rq_id = {_NEW_RQ_ID}
+               SET dispatched_at = now(), rq_id = {NEW_RQ_ID}
               FROM stranded WHERE j.id = stranded.id
             RETURNING j.id, j.queue, j.priority, j.rq_id
             """,

@@ -15,7 +15,7 @@ from types import FrameType
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connection
-from rq import Queue
+from rq import Queue, worker_registration
 from rq.job import Job
 from rq.timeouts import BaseDeathPenalty
 from rq.worker import SimpleWorker
@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 #: How often an idle worker re-reads which queues are paused.
 PAUSE_POLL = 1.0
+#: How often the worker checks that Redis still lists it (it may have been flushed or restarted).
+REGISTRATION_CHECK_INTERVAL = 2.0
 #: How often a busy worker lets Django check and recycle its database connection.
 CONNECTION_CHECK_INTERVAL = 10.0
 
@@ -86,6 +88,7 @@ class JobWorker(SimpleWorker):
         self._paused_checked = 0.0
         self._paused: frozenset[str] = frozenset()
         self._connection_checked = 0.0
+        self._registration_checked = 0.0
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         keeper = LeaseKeeper(self, get_config().lease_seconds)
@@ -94,6 +97,25 @@ class JobWorker(SimpleWorker):
             return super().work(*args, **kwargs)
         finally:
             keeper.stop()
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """RQ's heartbeat, plus re-registration when Redis lost the worker registry.
+
+        After a Redis restart without persistence the worker keeps running, but
+        nothing lists it any more (dashboards, /healthz); it registers again.
+        """
+        super().heartbeat(timeout, pipeline)
+        now = time.monotonic()
+        if pipeline is not None or now - self._registration_checked < REGISTRATION_CHECK_INTERVAL:
+            return
+        self._registration_checked = now
+        if not self.connection.sismember(worker_registration.REDIS_WORKER_KEYS, self.key):
+            logger.warning("event=worker_reregistered worker=%s", self.name)
+            with self.connection.pipeline() as pipe:
+                pipe.hset(self.key, mapping=self.serialize())
+                worker_registration.register(self, pipe)
+                pipe.expire(self.key, self.worker_ttl + 60)
+                pipe.execute()
 
     # --- pause -------------------------------------------------------------
 

@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_rq",
+    "ninja",  # serves Swagger UI's files itself (no CDN) at /api/docs
     "jobs",
     "monitoring",
 ]
@@ -93,9 +94,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
-#: Without collectstatic (development, tests), serve straight from the apps' static folders.
-WHITENOISE_USE_FINDERS = True
+#: Where `collectstatic` gathers files for production; unset, WhiteNoise serves
+#: straight from the apps' static folders (development, tests).
+STATIC_ROOT = env_str("STATIC_ROOT", "") or None
+WHITENOISE_USE_FINDERS = STATIC_ROOT is None
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
@@ -116,11 +118,16 @@ WORKER_SHUTDOWN_TIMEOUT = env_float("WORKER_SHUTDOWN_TIMEOUT", 30.0, minimum=0)
 #: A running attempt's lease; workers renew it every third of this. When a worker
 #: dies (SIGKILL, lost machine) its job is recovered once the lease has run out.
 JOB_LEASE_SECONDS = env_float("JOB_LEASE_SECONDS", 30.0, minimum=1)
+#: A pending job handed to Redis this long ago but not found there (Redis flushed or
+#: restarted without persistence) is handed over again by the reconciler.
+JOB_RECONCILE_AFTER = env_float("JOB_RECONCILE_AFTER", 30.0, minimum=0.1)
 #: Upper bound for any backoff delay, and the jitter fraction applied to it.
 JOB_BACKOFF_CAP = env_float("JOB_BACKOFF_CAP", 3600.0, minimum=0.001)
 JOB_BACKOFF_JITTER = env_float("JOB_BACKOFF_JITTER", 0.1, minimum=0)
 #: How often the scheduler looks for due jobs; keeps a retry within 1 s of its due time.
 SCHEDULER_INTERVAL = env_float("SCHEDULER_INTERVAL", 0.2, minimum=0.01)
+#: /healthz reports the scheduler unhealthy when its leader has not beaten for this long.
+SCHEDULER_MAX_LAG = env_float("SCHEDULER_MAX_LAG", 30.0, minimum=1)
 #: Register the demo/test job types (demo.sleep, demo.fail, demo.flaky, demo.noop).
 JOBS_DEMO_TYPES = env_bool("JOBS_DEMO_TYPES", DEBUG)
 #: Modules whose import registers job types.
@@ -128,6 +135,7 @@ JOB_TYPE_MODULES = [
     "jobs.jobtypes.ai",
     "jobs.jobtypes.email",
     "jobs.jobtypes.indexing",
+    "jobs.jobtypes.maintenance",
 ] + (["jobs.jobtypes.demo"] if JOBS_DEMO_TYPES else [])
 
 #: Per-queue policy (DESIGN.md, "Queues"). Backoff: ("sequence", [s, ...]),

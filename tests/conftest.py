@@ -109,11 +109,22 @@ class Processes:
                 proc.wait()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Processes]:
+def processes(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Processes]:
     procs = Processes(tmp_path)
     yield procs
     procs.stop_all()
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        for proc in procs.procs:  # what the workers and schedulers said, for the failure report
+            print(f"\n--- {' '.join(proc.args[2:])} (exit {proc.returncode}) ---\n{procs.output(proc)[-5000:]}")
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def test_unknown_type_and_bad_payload_name_the_field():
     assert unknown.value.errors[0]["field"] == "type"
     with pytest.raises(JobTypeError) as bad:
         job_enqueue(type="ai.summarize", payload={"text": "", "max_sentences": 0})
-    assert {e["field"] for e in bad.value.errors} == {"text", "max_sentences"}
+    assert {e["field"] for e in bad.value.errors} == {"payload.text", "payload.max_sentences"}
 
 
 @pytest.mark.parametrize(
@@ -94,7 +94,7 @@ def test_priority_band_decides_the_rq_list():
 def test_enqueue_many_is_all_or_nothing():
     with pytest.raises(JobTypeError) as exc:
         job_enqueue_many([{"type": "demo.noop"}, {"type": "demo.sleep", "payload": {"seconds": -1}}])
-    assert exc.value.errors[0]["field"] == "1.seconds"
+    assert exc.value.errors[0]["field"] == "1.payload.seconds"
     assert not QueueJob.objects.exists()
     jobs = job_enqueue_many([{"type": "demo.noop"} for _ in range(50)])
     assert len(jobs) == 50 and QueueJob.objects.count() == 50

@@ -1,0 +1,23 @@
+"""Apply the retention policies now (what cleanup.prune_jobs does daily)."""
+from __future__ import annotations
+
+import argparse
+
+from django.core.management.base import BaseCommand
+
+from jobs.retention import prune_jobs, prune_preview
+
+
+class Command(BaseCommand):
+    help = "Delete finished jobs beyond each queue's retention policy (--dry-run to only count)."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--dry-run", action="store_true", help="Show what would be deleted; delete nothing")
+
+    def handle(self, *args: object, dry_run: bool, **options: object) -> None:
+        counts = prune_preview() if dry_run else prune_jobs()
+        verb = "would delete" if dry_run else "deleted"
+        for count in counts:
+            if count.count:
+                self.stdout.write(f"{count.queue:<14} {count.policy:<10} {verb} {count.count}")
+        self.stdout.write(f"total: {verb} {sum(c.count for c in counts)} job(s)")

@@ -1,0 +1,60 @@
+"""Redis-loss recovery: pending jobs that Redis no longer holds are handed over again.
+
+PostgreSQL records which RQ job carries each pending QueueJob (``rq_id``). A
+job handed over more than JOB_RECONCILE_AFTER seconds ago whose RQ job is
+gone (Redis flushed, restarted without persistence) or was consumed without
+the claim happening (a worker died between popping and claiming) is
+dispatched again. A duplicate is harmless: the claim is guarded.
+"""
+from __future__ import annotations
+
+import logging
+
+import redis
+from django.db import connection, transaction
+
+from jobs.dispatch import Dispatch, dispatch, redis_connection
+from jobs.transitions import NEW_RQ_ID
+
+logger = logging.getLogger(__name__)
+
+#: RQ job states in which the message is still waiting for a worker.
+WAITING_RQ_STATES = {b"queued", b"scheduled", b"deferred"}
+
+
+def jobs_reconcile(*, older_than: float, limit: int = 1000) -> int:
+    """Re-dispatch pending jobs whose RQ message is missing; returns how many."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, rq_id FROM jobs_queuejob WHERE status = 'pending' AND dispatched_at IS NOT NULL"
+            " AND dispatched_at < now() - make_interval(secs => %s) ORDER BY dispatched_at LIMIT %s",
+            [older_than, limit],
+        )
+        candidates = cursor.fetchall()
+    if not candidates:
+        return 0
+    try:
+        with redis_connection().pipeline(transaction=False) as pipe:
+            for _, rq_id in candidates:
+                pipe.hget(f"rq:job:{rq_id}", "status")
+            states = pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning("event=reconcile_skipped error=%r", exc)
+        return 0
+    missing = [(job_id, rq_id) for (job_id, rq_id), state in zip(candidates, states)
+               if state not in WAITING_RQ_STATES]
+    if not missing:
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE jobs_queuejob AS j SET rq_id = {NEW_RQ_ID}, dispatched_at = now()"
+            " FROM unnest(%s::uuid[], %s::text[]) AS m(id, rq_id)"
+            " WHERE j.id = m.id AND j.rq_id = m.rq_id AND j.status = 'pending'"
+            " RETURNING j.id, j.queue, j.priority, j.rq_id",
+            [[job_id for job_id, _ in missing], [rq_id for _, rq_id in missing]],
+        )
+        items = [Dispatch(*row) for row in cursor.fetchall()]
+        transaction.on_commit(lambda: dispatch(items))
+    if items:
+        logger.warning("event=reconciled redispatched=%d", len(items))
+    return len(items)
