@@ -1,8 +1,9 @@
 """The scheduler loop: one leader at a time owns everything that is "due".
 
-Leadership is a PostgreSQL session advisory lock held on the scheduler's own
-connection: if the leader dies its connection closes, the lock is released
-and a standby takes over on its next tick (SCHEDULER_INTERVAL). On the leader
+Leadership is a PostgreSQL session advisory lock held on a connection of its
+own, outside Django's (pooled) connections: if the leader dies that session
+ends, the lock is released and a standby takes over on its next tick
+(SCHEDULER_INTERVAL). On the leader
 each tick promotes scheduled and retrying jobs whose time has come, re-sends
 pending jobs that never reached Redis and fires due cron schedules; every
 second it rescues jobs whose worker vanished (lifeline), and every few
@@ -21,6 +22,7 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
+import psycopg
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
@@ -44,6 +46,7 @@ class Scheduler:
         self.name = f"{socket.gethostname()}.{os.getpid()}"
         self._stop = threading.Event()
         self._last_run: dict[str, float] = {}
+        self._lock_conn: psycopg.Connection | None = None
 
     def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         self._stop.set()
@@ -55,10 +58,10 @@ class Scheduler:
         while not self._stop.is_set():
             try:
                 self.tick()
-            except DatabaseError:
+            except (DatabaseError, psycopg.Error):
                 logger.exception("event=scheduler_tick_failed")
-                connection.close()  # the lock went with a broken connection; re-elect
-                self.is_leader = False
+                connection.close()
+                self._drop_lock()  # the lock may have gone with a broken session; re-elect
             if once:
                 break
             self._stop.wait(self.interval)
@@ -98,24 +101,35 @@ class Scheduler:
         )
 
     def _lead(self) -> bool:
-        if not self.is_leader:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_lock(%s)", [LEADER_LOCK_KEY])
-                self.is_leader = bool(cursor.fetchone()[0])
+        if self._lock_conn is None or self._lock_conn.closed:
+            self._lock_conn = psycopg.connect(**_lock_connection_params(), autocommit=True)
+            self.is_leader = False
+        if self.is_leader:
+            self._lock_conn.execute("SELECT 1")  # still our session, so still our lock
+        else:
+            row = self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", [LEADER_LOCK_KEY]).fetchone()
+            self.is_leader = bool(row and row[0])
             if self.is_leader:
                 logger.info("event=scheduler_leader holder=%s", self.name)
                 self._last_run.clear()
         return self.is_leader
 
-    def _release(self) -> None:
-        """Hand leadership over at once instead of making a standby wait for the connection to close."""
-        if not self.is_leader:
-            return
+    def _drop_lock(self) -> None:
+        """End the lock's session: releases leadership at once, whatever state the session is in."""
         self.is_leader = False
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [LEADER_LOCK_KEY])
-        except DatabaseError:
-            connection.close()  # closing the session releases the lock too
+        if self._lock_conn is not None:
+            self._lock_conn.close()
+            self._lock_conn = None
+
+    def _release(self) -> None:
+        self._drop_lock()
 
 
+def _lock_connection_params() -> dict[str, object]:
+    """Django's connection parameters for the default database, without its pool."""
+    params = connection.get_connection_params()
+    params.pop("pool", None)
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    params.setdefault("connect_timeout", 5)
+    return params

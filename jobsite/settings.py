@@ -6,6 +6,7 @@ process at start with a message naming the variable (jobsite.env).
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import dj_database_url
@@ -71,11 +72,20 @@ TEMPLATES = [
 
 _database_url = env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/jobqueue")
 try:
-    _database = dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
+    # Pooled (psycopg_pool), not persistent: under ASGI every request runs in a
+    # thread of its own, so Django's persistent connections would never be reused.
+    # CONN_HEALTH_CHECKS makes the pool check each connection on checkout, so one
+    # broken by a server restart is replaced, not handed out.
+    _database = dj_database_url.parse(_database_url, conn_max_age=0, conn_health_checks=True)
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
 if _database["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...)")
+_database.setdefault("OPTIONS", {})["pool"] = {
+    "min_size": 1,
+    "max_size": env_int("DB_POOL_MAX_SIZE", 10, minimum=1),
+    "timeout": 10,
+}
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -136,6 +146,7 @@ JOB_TYPE_MODULES = [
     "jobs.jobtypes.email",
     "jobs.jobtypes.indexing",
     "jobs.jobtypes.maintenance",
+    "jobs.jobtypes.notification",
 ] + (["jobs.jobtypes.demo"] if JOBS_DEMO_TYPES else [])
 
 #: Per-queue policy (DESIGN.md, "Queues"). Backoff: ("sequence", [s, ...]),
@@ -162,6 +173,43 @@ RQ_QUEUES = {
     for name in JOB_QUEUES
     for suffix in (":high", "", ":low")
 }
+
+# --- Live events: WebSockets (Channels) and webhooks ------------------------
+
+#: What jobs.events.emit hands every lifecycle event and progress tick to, in order
+#: (the stream sink first: it stamps the sequence number the others carry).
+JOB_EVENT_SINKS = ["monitoring.stream.stream_sink", "jobs.events.log_sink", "jobs.webhooks.webhook_sink"]
+#: channels-redis' pub/sub layer: measured here at ~0.2 ms and ~6,000 group messages/s
+#: against ~1-2.7 ms and ~600/s for its core (list-based) layer. Redis pub/sub ignores
+#: db numbers, so the prefix is made from REDIS_URL to keep deployments sharing a server apart.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "asgi" + hashlib.sha256(REDIS_URL.encode()).hexdigest()[:8]},
+    },
+}
+#: Key of the X-Signature HMAC on webhook deliveries (empty: deliveries go out unsigned).
+WEBHOOK_SECRET = env_str("WEBHOOK_SECRET", "")
+#: Seconds a webhook receiver has to answer before the delivery counts as failed (and is retried).
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 5.0, minimum=0.1)
+_LIFECYCLE_EVENTS = ("job:enqueued", "job:active", "job:retrying", "job:completed", "job:failed", "job:cancelled")
+
+
+def _webhook_urls(raw: str) -> dict[str, list[str]]:
+    """WEBHOOK_URLS: comma-separated ``event=url`` pairs, ``*=url`` for every lifecycle event."""
+    urls: dict[str, list[str]] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        event, _, url = (text.strip() for text in item.partition("="))
+        if (event != "*" and event not in _LIFECYCLE_EVENTS) or not url.startswith(("http://", "https://")):
+            raise ImproperlyConfigured(f"WEBHOOK_URLS: {item!r} is not <event>=<http(s) URL>; "
+                                       f"events: *, {', '.join(_LIFECYCLE_EVENTS)}")
+        for name in _LIFECYCLE_EVENTS if event == "*" else (event,):
+            urls.setdefault(name, []).append(url)
+    return urls
+
+
+#: Global webhook receivers per event, e.g. "job:failed=https://a/b,job:completed=https://c/d".
+WEBHOOK_URLS = _webhook_urls(env_str("WEBHOOK_URLS", ""))
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
