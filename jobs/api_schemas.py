@@ -93,6 +93,8 @@ class EnqueueIn(Schema):
     timeout: float | None = Field(None, gt=0, le=MAX_TIMEOUT, allow_inf_nan=False, strict=True,
                                   description="Handler time limit in seconds")
     correlation_id: CorrelationId | None = None
+    webhook_url: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        None, description="http(s) URL that receives this job's lifecycle events, signed (X-Signature)")
 
 
 class EnqueueOut(Schema):

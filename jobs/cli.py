@@ -13,8 +13,10 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+import redis
 from django.core.management.base import CommandError
 from django.core.serializers.json import DjangoJSONEncoder
+from django.utils.dateparse import parse_datetime
 
 from jobs.errors import JobTypeError
 from jobs.models import JobAttempt, QueueJob
@@ -160,6 +162,11 @@ class WaitTimeout(Exception):
         self.job = job
 
 
+#: While following events, the row is also re-read this often (seconds): events are
+#: transport and can be lost, and a few transitions (scheduler promotions) emit none.
+ROW_RECHECK = 1.0
+
+
 def follow_job(
     job_id: uuid.UUID | str,
     *,
@@ -167,24 +174,85 @@ def follow_job(
     timeout: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    events: bool = True,
 ) -> Iterator[QueueJob]:
     """Yield the job each time its status or progress changes, until it reaches a final state.
 
-    Polls the row (PostgreSQL is the source of truth); raises WaitTimeout when
+    Reads the row once, then follows the job's events on the Redis event
+    stream (``monitoring.stream``, the same events WebSockets get), each
+    carrying the job's public fields; the row is re-read every ROW_RECHECK
+    seconds as a safety net. Without Redis (or with ``events=False``) it polls
+    the row every ``interval`` seconds instead. Raises WaitTimeout when
     ``timeout`` seconds pass first, LookupError if the row disappears.
     """
+    from monitoring import stream
+
     deadline = None if timeout is None else clock() + timeout
-    last: tuple | None = None
-    while True:
-        job = job_get(job_id)
-        if job is None:
-            raise LookupError(f"job {job_id} no longer exists")
-        seen = (job.status, job.progress_percent, job.progress_stage, job.progress_message, job.attempts)
-        if seen != last:
-            last = seen
-            yield job
-        if job.status in FINAL_STATES:
-            return
-        if deadline is not None and clock() >= deadline:
+    key = str(job_id)
+    position: str | None = None
+    seq = 0
+    if events:
+        try:
+            # Both before the row is read: whatever happens after the read is in the stream after here.
+            position, seq = stream.stream_position(), stream.current_seq(key)
+        except redis.RedisError:
+            position = None
+    job = _read_row(job_id)
+    yield job
+    checked = clock()
+    while job.status not in FINAL_STATES:
+        left = None if deadline is None else deadline - clock()
+        if left is not None and left <= 0:
             raise WaitTimeout(job)
-        sleep(interval)
+        changed: QueueJob | None = None
+        if position is not None:
+            try:
+                position, entries = stream.read_after(position, block=min(ROW_RECHECK, left or ROW_RECHECK))
+            except redis.RedisError:
+                position = None  # fall back to polling
+                continue
+            for entry in entries:
+                if entry.job_id == key and entry.seq > seq:
+                    seq = entry.seq
+                    changed = job_from_public(entry.message()["job"])
+                    if _progress_state(changed) != _progress_state(job):
+                        job = changed
+                        yield job
+            if changed is None and clock() - checked >= ROW_RECHECK:
+                checked = clock()
+                row = _read_row(job_id)
+                if (row.status, row.attempts) != (job.status, job.attempts):
+                    job = row
+                    yield job
+        else:
+            sleep(interval)
+            row = _read_row(job_id)
+            if _progress_state(row) != _progress_state(job):
+                job = row
+                yield job
+
+
+def _read_row(job_id: uuid.UUID | str) -> QueueJob:
+    job = job_get(job_id)
+    if job is None:
+        raise LookupError(f"job {job_id} no longer exists")
+    return job
+
+
+def _progress_state(job: QueueJob) -> tuple:
+    return job.status, job.progress_percent, job.progress_stage, job.progress_message, job.attempts
+
+
+def job_from_public(shape: dict[str, Any]) -> QueueJob:
+    """An unsaved QueueJob holding an event's public fields (what follow_job yields)."""
+    progress = shape.get("progress") or {}
+    dates = {name: parse_datetime(shape[name]) if shape.get(name) else None
+             for name in ("created_at", "started_at", "finished_at", "run_at")}
+    return QueueJob(
+        id=uuid.UUID(shape["id"]), type=shape["type"], queue=shape["queue"], status=shape["status"],
+        priority=shape.get("priority", 5), payload=shape.get("payload"), result=shape.get("result"),
+        error=shape.get("error") or "", attempts=shape.get("attempts", 0), max_attempts=shape.get("max_attempts", 0),
+        progress_percent=progress.get("percent", 0), progress_stage=progress.get("stage", ""),
+        progress_message=progress.get("message", ""), correlation_id=shape.get("correlation_id") or "",
+        unique_key=shape.get("unique_key"), **dates,
+    )

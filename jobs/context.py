@@ -69,8 +69,9 @@ class JobContext:
         now = time.monotonic()
         if stage_changed or value == 100 or now - self._last_write >= PROGRESS_WRITE_INTERVAL:
             self.flush()
+        # Every call is an event; the stream sink thins fast ticks for WebSockets (monitoring.stream).
         emit("job:progress", self.job_id, type=self.job_type, queue=self.queue, status="active",
-             progress={"percent": self.percent, "stage": self.stage, "message": self.message})
+             attempts=self.attempt, progress={"percent": self.percent, "stage": self.stage, "message": self.message})
         if self._cancel_requested:
             raise JobCancelled()
 

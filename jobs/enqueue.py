@@ -26,6 +26,7 @@ from jobs.registry import get_job_type
 from jobs.states import LIVE_STATES, JobStatus
 from jobs.textcheck import text_errors
 from jobs.transitions import public_event_fields
+from jobs.webhooks import webhook_url_problem
 
 MAX_TIMEOUT = 24 * 3600.0
 MAX_ATTEMPTS = 100
@@ -56,6 +57,7 @@ def build_job(
     max_attempts: int | None = None,
     timeout: float | None = None,
     correlation_id: str = "",
+    webhook_url: str = "",
     source: str = JobSource.PYTHON,
     source_detail: str = "",
     created_by: AbstractBaseUser | None = None,
@@ -90,6 +92,8 @@ def build_job(
         raise _field_error("unique_key", "must be 1 to 200 characters")
     if len(correlation_id) > 100:
         raise _field_error("correlation_id", "must be at most 100 characters")
+    if webhook_url and (problem := webhook_url_problem(webhook_url)):
+        raise _field_error("webhook_url", problem)
 
     now = now or timezone.now()
     if delay:
@@ -107,6 +111,7 @@ def build_job(
         timeout=timeout or job_type.default_timeout(),
         run_at=run_at if waiting else None,
         correlation_id=correlation_id,
+        webhook_url=webhook_url,
         unique_key=unique_key or job_type.unique_key_for(model),
         source=source,
         source_detail=source_detail[:200],

@@ -1,15 +1,20 @@
 """The one lifecycle-event function (DESIGN.md principle 5).
 
 Every transition and every ``ctx.progress`` call goes through ``emit`` after
-its database write has committed. ``emit`` builds the event once (the job's
-public shape, as ``GET /api/jobs/{id}`` returns it) and hands it to each sink
-in turn: the Redis event stream that feeds WebSockets and ``--wait``
-(``monitoring.stream``), the structured log, webhooks (``jobs.webhooks``);
-metrics plug in the same way. Sinks are named by ``settings.JOB_EVENT_SINKS``.
+its database write has committed. Each event gets the job's public shape (as
+``GET /api/jobs/{id}`` returns it) and goes to each sink in turn: the Redis
+event stream that feeds WebSockets and ``--wait`` (``monitoring.stream``), the
+structured log, webhooks (``jobs.webhooks``); metrics plug in the same way.
+Sinks are named by ``settings.JOB_EVENT_SINKS``.
+
+Sinks run in the caller's thread, in order, and must be cheap: the stream
+sink does not wait for Redis per event but sends what gathered in one round
+trip (see ``monitoring.stream``), so a no-op job costs one round trip for its
+two events. ``flush`` pushes out whatever a sink still holds (tests; exit).
 
 Sinks are isolated: one that raises is logged and the others still run, and
-the job's own outcome never depends on them. A sink may return a stamped copy
-of the event (the stream sink adds the per-job sequence number) which the
+the job's own outcome never depends on them. A sink may return stamped copies
+of the events (the stream sink adds the per-job sequence numbers) which the
 sinks after it receive, so a webhook carries the same ``seq`` as the WebSocket.
 
 Building the public shape costs no query when the caller passes every public
@@ -22,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,15 +85,18 @@ class JobEvent:
                 "at": _encoder.default(self.at)}
 
 
-Sink = Callable[[JobEvent], "JobEvent | None"]
+#: Takes a batch of events; may return the batch stamped (same length, same order).
+Sink = Callable[[list[JobEvent]], "list[JobEvent] | None"]
 
 
-def log_sink(event: JobEvent) -> None:
-    if event.name == "job:progress" or not logger.isEnabledFor(logging.INFO):
+def log_sink(events: list[JobEvent]) -> None:
+    if not logger.isEnabledFor(logging.INFO):
         return
-    job = event.job
-    extras = " ".join(f"{key}={job[key]}" for key in _LOGGED_FIELDS if job.get(key) is not None)
-    logger.info("event=%s job=%s seq=%s %s", event.name, event.job_id, event.seq, extras)
+    for event in events:
+        if event.name != "job:progress":
+            job = event.job
+            extras = " ".join(f"{key}={job[key]}" for key in _LOGGED_FIELDS if job.get(key) is not None)
+            logger.info("event=%s job=%s seq=%s %s", event.name, event.job_id, event.seq, extras)
 
 
 _LOGGED_FIELDS = ("type", "queue", "status", "attempts", "error", "correlation_id")
@@ -123,42 +130,63 @@ def unregister_sink(sink: Sink) -> None:
 
 
 def emit(name: str, job_id: object, **fields: Any) -> None:
-    """Publish one event to every sink. Call it after the change has committed."""
+    """Hand one event to every sink. Call it after the change has committed."""
     if name not in EVENTS:
         raise ValueError(f"unknown event {name!r}")
-    key = str(job_id)
-    try:
-        job, webhook_url = _public_shape(name, key, fields)
-    except Exception:  # a database blip must not fail the transition that already happened
-        logger.exception("event=shape_failed event=%s job=%s", name, key)
-        job, webhook_url = {"id": key, **jsonable(_known(fields))}, str(fields.get("webhook_url") or "")
-    event = JobEvent(name=name, job_id=key, job=job, webhook_url=webhook_url)
+    deliver([(name, str(job_id), fields, datetime.now(timezone.utc))])
+
+
+def flush() -> None:
+    """Make every sink send what it holds back (the stream sink batches for a few milliseconds)."""
+    for sink in sinks():
+        flush_sink = getattr(sink, "flush", None)
+        if flush_sink is not None:
+            try:
+                flush_sink()
+            except Exception:
+                logger.exception("event=sink_flush_failed sink=%r", sink)
+
+
+def deliver(items: list[tuple[str, str, dict[str, Any], datetime]]) -> None:
+    """Build events and run every sink on them, in order."""
+    events = [_build(*item) for item in items]
     for sink in sinks():
         try:
-            stamped = sink(event)
+            stamped = sink(events)
         except Exception:
-            logger.exception("event=sink_failed sink=%r event=%s job=%s", sink, name, key)
+            logger.exception("event=sink_failed sink=%r events=%s first_job=%s", sink,
+                             ",".join(sorted({e.name for e in events})), events[0].job_id)
             continue
-        if isinstance(stamped, JobEvent):
-            event = stamped
+        if stamped is not None and len(stamped) == len(events):
+            events = stamped
+
+
+def _build(name: str, job_id: str, fields: dict[str, Any], at: datetime) -> JobEvent:
+    try:
+        job, webhook_url = _public_shape(name, job_id, fields)
+    except Exception:  # a database blip must not lose the event of a transition that already happened
+        logger.exception("event=shape_failed event=%s job=%s", name, job_id)
+        job, webhook_url = {"id": job_id, **jsonable(_known(fields))}, str(fields.get("webhook_url") or "")
+    return JobEvent(name=name, job_id=job_id, job=job, at=at, webhook_url=webhook_url)
 
 
 # --- the public shape ---------------------------------------------------------------
 
 
+_DATETIME_FIELDS = ("created_at", "started_at", "finished_at", "run_at")
+
+
 def jsonable(job: dict[str, Any]) -> dict[str, Any]:
-    """The values of a public job dict as JSON types (datetimes as the API writes them)."""
-    return {key: _json_value(value) for key, value in job.items()}
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return _encoder.default(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, str):
-        return str(value)  # TextChoices members become plain strings
-    return value
+    """A public job dict with JSON types only (datetimes as the API writes them)."""
+    job = dict(job)
+    for key in _DATETIME_FIELDS:
+        value = job.get(key)
+        if isinstance(value, datetime):
+            job[key] = _encoder.default(value)
+    for key in ("id", "status"):  # a UUID; a TextChoices member
+        if key in job and type(job[key]) is not str:
+            job[key] = str(job[key])
+    return job
 
 
 def _known(fields: dict[str, Any]) -> dict[str, Any]:

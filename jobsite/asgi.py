@@ -1,7 +1,23 @@
-"""ASGI entry point (HTTP now; WebSocket routing arrives with the live-progress work)."""
+"""ASGI entry point: HTTP goes to Django, WebSockets to the Channels consumers (monitoring.routing).
+
+WebSockets get the session user (AuthMiddlewareStack) and are refused unless
+their Origin is one of ALLOWED_HOSTS, so another site cannot open them with
+a visitor's session cookie.
+"""
 import os
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jobsite.settings")
-application = get_asgi_application()
+django_application = get_asgi_application()  # sets Django up before the consumers are imported
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from monitoring.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter({
+    "http": django_application,
+    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+})

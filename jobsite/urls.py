@@ -1,10 +1,11 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from jobs.api import api
 from monitoring.health import healthz
 
 urlpatterns = [
+    path("admin/queues/", include("monitoring.urls")),  # before admin/, whose catch-all would 404 it
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("healthz", healthz, name="healthz"),

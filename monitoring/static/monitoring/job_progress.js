@@ -1,0 +1,123 @@
+/* Live job progress: render the page's snapshot, then follow ws/jobs/<id>/.
+ *
+ * Messages: {"type": "job.snapshot", "job", "seq"} on every (re)connect, then
+ * {"type": "job.event", "event", "job", "seq", "at"}. Events numbered at or
+ * below what was already applied are stale and skipped. The socket reconnects
+ * by itself with exponential backoff (0.5 s doubling to 15 s, with jitter),
+ * except after 4403 (not allowed) or 4404 (no such job).
+ */
+(function () {
+  "use strict";
+
+  const root = document.getElementById("job-progress");
+  if (!root) return;
+  const FINAL = new Set(["completed", "failed", "cancelled"]);
+  const field = (name) => root.querySelector(`[data-field="${name}"]`);
+  const stages = [];
+  let shown = null;
+  let seq = 0;
+  let retries = 0;
+
+  function text(name, value) {
+    const el = field(name);
+    if (el && el.textContent !== value) el.textContent = value;
+  }
+
+  function when(value) {
+    if (!value) return "–";
+    const date = new Date(value);
+    return isNaN(date) ? value : date.toLocaleString();
+  }
+
+  function pretty(value) {
+    return typeof value === "string" ? value : JSON.stringify(value, null, 2);
+  }
+
+  function render(job) {
+    // A snapshot read from the database may trail the last progress event a little:
+    // within the same run, never move the bar back.
+    let progress = job.progress || { percent: 0, stage: "", message: "" };
+    if (shown && shown.status === job.status && shown.attempts === job.attempts &&
+        progress.percent < shown.progress.percent) {
+      progress = shown.progress;
+    }
+    shown = { ...job, progress };
+    const percent = Math.max(0, Math.min(100, progress.percent || 0));
+
+    root.dataset.status = job.status;
+    text("status", job.status);
+    field("fill").style.width = `${percent}%`;
+    field("bar").setAttribute("aria-valuenow", String(percent));
+    text("percent", `${percent} %`);
+    text("stage", progress.stage || "");
+    text("message", progress.message || "");
+    text("queue", job.queue);
+    text("attempts", `${job.attempts} of ${job.max_attempts}`);
+    text("priority", String(job.priority));
+    for (const name of ["created_at", "started_at", "finished_at", "run_at"]) text(name, when(job[name]));
+    text("correlation_id", job.correlation_id || "–");
+    text("payload", pretty(job.payload));
+
+    field("result-box").hidden = job.result === null || job.result === undefined;
+    text("result", field("result-box").hidden ? "" : pretty(job.result));
+    field("error-box").hidden = !job.error;
+    text("error", job.error || "");
+
+    if (progress.stage && stages[stages.length - 1] !== progress.stage) stages.push(progress.stage);
+    renderStages(job.status === "completed");
+  }
+
+  function renderStages(allDone) {
+    const list = field("stages");
+    while (list.children.length < stages.length) list.appendChild(document.createElement("li"));
+    stages.forEach((stage, i) => {
+      const item = list.children[i];
+      const current = i === stages.length - 1 && !allDone;
+      item.textContent = stage;
+      item.className = current ? "current" : "done";
+    });
+  }
+
+  function live(state, label) {
+    const el = field("live");
+    el.dataset.state = state;
+    el.textContent = label;
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(`${scheme}//${location.host}${root.dataset.wsPath}`);
+    live(retries ? "reconnecting" : "connecting", retries ? "reconnecting…" : "connecting…");
+
+    socket.addEventListener("message", (message) => {
+      const data = JSON.parse(message.data);
+      if (data.type === "job.snapshot") {
+        seq = data.seq || 0;
+        retries = 0;
+        live("live", FINAL.has(data.job.status) ? "up to date" : "live");
+        render(data.job);
+      } else if (data.type === "job.event") {
+        if (typeof data.seq === "number") {
+          if (data.seq <= seq) return;
+          seq = data.seq;
+        }
+        render(data.job);
+        if (FINAL.has(data.job.status)) live("live", "up to date");
+      }
+    });
+
+    socket.addEventListener("close", (event) => {
+      if (event.code === 4403) return live("forbidden", "not allowed to watch this job; log in again");
+      if (event.code === 4404) return live("gone", "this job no longer exists");
+      const delay = Math.min(15000, 500 * 2 ** retries) * (0.8 + Math.random() * 0.4);
+      retries += 1;
+      live("reconnecting", `offline; reconnecting in ${Math.max(1, Math.round(delay / 1000))} s`);
+      window.setTimeout(connect, delay);
+    });
+  }
+
+  const initial = JSON.parse(document.getElementById("job-snapshot").textContent);
+  seq = initial.seq || 0;
+  render(initial.job);
+  connect();
+})();

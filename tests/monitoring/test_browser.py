@@ -1,0 +1,97 @@
+"""End to end in Debian's Chromium: a real uvicorn, a real worker, the progress page updating by itself."""
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jobs.enqueue import job_enqueue
+from tests.conftest import ROOT, Processes, wait_for
+from tests.monitoring.conftest import PASSWORD, make_user
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SCREENSHOT = ROOT / "docs" / "progress-view.png"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium "
+                                                     "(apt-get install chromium); never `playwright install`"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def server(processes: Processes, tmp_path: Path) -> Iterator[str]:
+    """uvicorn serving jobsite.asgi against the test database, on a free port."""
+    port = free_port()
+    log = open(tmp_path / "uvicorn.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "jobsite.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=processes.env(ALLOWED_HOSTS="127.0.0.1,localhost"), stdout=log, stderr=subprocess.STDOUT,
+    )
+    proc.log_path = log.name  # type: ignore[attr-defined]
+    processes.procs.append(proc)  # stopped (and its log shown on failure) with the workers
+    wait_for(lambda: proc.poll() is not None or port_open(port), timeout=20, message="uvicorn to listen")
+    assert proc.poll() is None, Path(log.name).read_text()
+    yield f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_page_follows_a_multi_stage_job_live(server: str, processes: Processes) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    make_user("watcher", password=PASSWORD)
+    steps = 4
+    job = job_enqueue(type="demo.sleep", payload={"seconds": 2.0, "steps": steps},
+                      correlation_id="browser-e2e").job  # pending: no worker runs yet
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 640})
+            page.goto(f"{server}/admin/queues/jobs/{job.id}/")
+            expect(page).to_have_url(re.compile(r"/admin/login/\?next="))  # not logged in yet
+            page.fill("#id_username", "watcher")
+            page.fill("#id_password", PASSWORD)
+            page.click("input[type=submit]")
+            expect(page).to_have_url(f"{server}/admin/queues/jobs/{job.id}/")
+            expect(page.locator(".breadcrumbs")).to_contain_text("Queues")
+            expect(page.locator('[data-field="status"]')).to_have_text("pending")
+            expect(page.locator('[data-field="live"]')).to_have_text("live")
+            page.evaluate("window.notReloaded = true")
+
+            processes.worker("default")  # only now does the job start: every change must arrive live
+            expect(page.locator('[data-field="status"]')).to_have_text("active", timeout=15000)
+            expect(page.locator('[data-field="stage"]')).to_have_text(re.compile(r"step [2-4]/4"), timeout=10000)
+            expect(page.locator('[data-field="status"]')).to_have_text("completed", timeout=15000)
+            expect(page.locator('[data-field="percent"]')).to_have_text("100 %")
+            expect(page.locator('[data-field="bar"]')).to_have_attribute("aria-valuenow", "100")
+            stages = page.locator('[data-field="stages"] li').all_text_contents()
+            assert stages == [f"step {n}/{steps}" for n in range(1, steps + 1)] + ["done"], stages
+            expect(page.locator('[data-field="result"]')).to_contain_text('"slept": 2')
+            expect(page.locator('[data-field="attempts"]')).to_have_text("1 of 3")
+            assert page.evaluate("window.notReloaded") is True
+            page.wait_for_function("""() => {  // the bar's width animation has finished
+                const bar = document.querySelector('[data-field="bar"]').getBoundingClientRect();
+                return document.querySelector('[data-field="fill"]').getBoundingClientRect().width >= bar.width - 2;
+            }""")
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+        finally:
+            browser.close()

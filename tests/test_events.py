@@ -1,0 +1,218 @@
+"""jobs.events.emit and its sinks: the public shape, isolation of failing sinks, the Redis stream."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from jobs import events
+from jobs.enqueue import job_enqueue, job_enqueue_many
+from jobs.events import JobEvent, emit, event_fields_of
+from jobs.models import QueueJob
+from jobs.runner import run_job
+from jobs.states import JobStatus
+from monitoring import stream
+from tests.conftest import wait_for
+from tests.monitoring.conftest import make_user
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[JobEvent] = []
+
+    def __call__(self, batch: list[JobEvent]) -> None:
+        self.events.extend(batch)
+
+    def names(self, job_id: object) -> list[str]:
+        return [e.name for e in self.events if e.job_id == str(job_id)]
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    events.flush()  # nothing of an earlier test's
+    sink = Recorder()
+    events.register_sink(sink)
+    yield sink
+    events.unregister_sink(sink)
+
+
+@pytest.fixture
+def failing_sink(monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(batch: list[JobEvent]) -> None:
+        raise RuntimeError("sink is down")
+
+    configured = events.sinks
+    monkeypatch.setattr(events, "sinks", lambda: [explode, *configured()])  # first: the others must still run
+
+
+def stream_messages(job_id: object) -> list[dict[str, Any]]:
+    events.flush()
+    _, entries = stream.read_after("0-0", block=0.001, count=10_000)
+    return [entry.message() for entry in entries if entry.job_id == str(job_id)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_carries_the_same_public_fields_as_the_api(recorder: Recorder) -> None:
+    job = job_enqueue(type="demo.sleep", payload={"seconds": 1}, correlation_id="shape-1").job
+    events.flush()
+    (enqueued,) = [e for e in recorder.events if e.job_id == str(job.id)]
+    assert enqueued.name == "job:enqueued" and enqueued.at
+
+    client = Client()
+    client.force_login(make_user("watcher"))
+    api = client.get(f"/api/jobs/{job.id}").json()
+    assert enqueued.job == api
+    message = stream_messages(job.id)[0]
+    assert message == {"type": "job.event", "event": "job:enqueued", "job": api, "seq": message["seq"],
+                       "at": message["at"]}
+    assert message["seq"] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_sink_is_logged_and_never_changes_the_jobs_outcome(
+    failing_sink: None, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    job = job_enqueue(type="demo.sleep", payload={"seconds": 0.05, "steps": 3}).job
+    run_job(str(job.id))  # the worker's code path, in this process so the failing sink is in it
+    events.flush()
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED and job.result == {"slept": 0.05}
+    names = recorder.names(job.id)
+    assert names[:2] == ["job:enqueued", "job:active"] and names[-1] == "job:completed"
+    assert names.count("job:progress") == 4
+    assert "event=sink_failed" in caplog.text
+    assert [m["event"] for m in stream_messages(job.id)][-1] == "job:completed"  # later sinks still ran
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_job_still_emits_retrying_and_failed(recorder: Recorder) -> None:
+    job = job_enqueue(type="demo.fail", payload={"message": "nope"}, max_attempts=2).job
+    run_job(str(job.id))
+    events.flush()
+    retrying = recorder.events[-1]
+    assert retrying.name == "job:retrying" and retrying.job["error"] == "RuntimeError: nope"
+    assert retrying.job["run_at"] and retrying.job["attempts"] == 1
+    QueueJob.objects.filter(pk=job.pk).update(status=JobStatus.PENDING)
+    run_job(str(job.id))
+    events.flush()
+    failed = recorder.events[-1]
+    assert failed.name == "job:failed" and failed.job["status"] == "failed" and failed.job["finished_at"]
+
+
+def build(name: str, job_id: object, **fields: Any) -> JobEvent:
+    return events._build(name, str(job_id), fields, datetime.now(timezone.utc))
+
+
+@pytest.mark.django_db
+def test_events_with_every_field_and_progress_ticks_need_no_query(django_assert_num_queries: Any) -> None:
+    job = job_enqueue(type="demo.sleep", payload={}).job
+    fields = event_fields_of(job)
+    with django_assert_num_queries(0):
+        build("job:active", job.id, **{**fields, "status": "active", "attempts": 1})
+        for percent in (10, 20, 30):
+            last = build("job:progress", job.id, status="active",
+                         progress={"percent": percent, "stage": "s", "message": ""})
+    assert last.job["progress"]["percent"] == 30 and last.job["attempts"] == 1 and last.job["payload"] == job.payload
+
+
+@pytest.mark.django_db
+def test_events_with_few_fields_read_the_rest_from_the_row() -> None:
+    job = job_enqueue(type="demo.sleep", payload={"seconds": 2}).job
+    events.forget(job.id)
+    event = build("job:cancelled", job.id, status="cancelled")
+    assert event.job["payload"] == {"seconds": 2.0, "steps": 5} and event.job["status"] == "cancelled"
+
+
+def test_unknown_event_names_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown event"):
+        emit("job:exploded", "x")
+
+
+@pytest.mark.django_db
+def test_a_short_jobs_events_share_one_round_trip(monkeypatch: pytest.MonkeyPatch, recorder: Recorder) -> None:
+    job = job_enqueue(type="demo.noop", payload={}).job
+    events.flush()
+    fields = event_fields_of(job)
+    calls: list[list[str]] = []
+    real_publish = stream.publish
+    monkeypatch.setattr(stream, "BATCH_DELAY", 60.0)  # the helper must not send in between
+    monkeypatch.setattr(stream, "publish", lambda batch: calls.append([e.name for e in batch]) or real_publish(batch))
+    emit("job:active", job.id, **{**fields, "status": "active", "attempts": 1})
+    emit("job:progress", job.id, status="active", progress={"percent": 50, "stage": "half", "message": ""})
+    assert calls == []  # waiting for company
+    emit("job:completed", job.id, **{**fields, "status": "completed", "attempts": 1})
+    assert calls == [["job:active", "job:progress", "job:completed"]]
+    assert recorder.events[-1].seq  # sent at once: later sinks (webhooks) get the sequence number
+    seqs = [m["seq"] for m in stream_messages(job.id)]
+    assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2]
+
+
+@pytest.mark.django_db
+def test_sequence_numbers_grow_per_job_even_across_a_redis_flush() -> None:
+    from jobs.dispatch import redis_connection
+
+    job = job_enqueue(type="demo.noop", payload={}).job
+    fields = {**event_fields_of(job), "status": "active"}
+    emit("job:active", job.id, **fields)
+    emit("job:completed", job.id, **{**fields, "status": "completed"})
+    first = [m["seq"] for m in stream_messages(job.id)]
+    assert len(first) == 2 and first[1] == first[0] + 1
+    assert stream.current_seq(job.id) == first[1]
+    redis_connection().flushdb()
+    emit("job:completed", job.id, **{**fields, "status": "completed"})
+    assert stream_messages(job.id)[0]["seq"] > first[1]
+
+
+@pytest.mark.django_db
+def test_fast_progress_ticks_are_thinned_but_stages_and_the_latest_tick_always_go_out() -> None:
+    job = job_enqueue(type="demo.noop", payload={}).job
+    fields = {**event_fields_of(job), "status": "active"}
+    emit("job:active", job.id, **fields)
+    started = time.monotonic()
+    for percent in range(1, 61):  # 60 ticks in one stage, as fast as possible
+        emit("job:progress", job.id, status="active", progress={"percent": percent, "stage": "a", "message": ""})
+    emit("job:progress", job.id, status="active", progress={"percent": 61, "stage": "b", "message": ""})
+    for percent in range(62, 80):
+        emit("job:progress", job.id, status="active", progress={"percent": percent, "stage": "b", "message": ""})
+    elapsed = time.monotonic() - started
+
+    def ticks() -> list[tuple[int, str]]:
+        return [(m["job"]["progress"]["percent"], m["job"]["progress"]["stage"])
+                for m in stream_messages(job.id) if m["event"] == "job:progress"]
+
+    wait_for(lambda: ticks() and ticks()[-1] == (79, "b"), timeout=2, message="the held-back last tick")
+    sent = ticks()
+    assert (1, "a") in sent and (61, "b") in sent  # first tick and every stage change at once
+    assert len(sent) <= 4 + elapsed / stream.PROGRESS_INTERVAL  # about 20 per second at most
+    seqs = [m["seq"] for m in stream_messages(job.id)]
+    assert seqs == sorted(seqs)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bulk_enqueue_publishes_one_event_per_job_in_order(recorder: Recorder) -> None:
+    jobs = job_enqueue_many([{"type": "demo.noop", "payload": {}}] * 50)
+    events.flush()
+    assert [e.job_id for e in recorder.events] == [str(job.id) for job in jobs]
+    assert all(e.name == "job:enqueued" for e in recorder.events)
+    assert all(len(stream_messages(job.id)) == 1 for job in jobs)
+
+
+@pytest.mark.django_db
+def test_stream_sink_drops_events_quickly_while_redis_is_away(caplog: pytest.LogCaptureFixture) -> None:
+    from django.test import override_settings
+
+    job = job_enqueue(type="demo.noop", payload={}).job
+    fields = {**event_fields_of(job), "status": "active"}
+    batch = [build("job:failed", job.id, **{**fields, "status": "failed", "attempts": n}) for n in range(10)]
+    sink = stream.StreamSink()
+    events.flush()  # the event thread must not publish to the unroutable Redis below
+    with override_settings(REDIS_URL="redis://10.255.255.1:6379/0"):  # unroutable: connects time out
+        started = time.monotonic()
+        for event in batch:
+            assert sink([event]) == [event]  # sent at once, or dropped: passed on unstamped, not raised
+        assert time.monotonic() - started < 3  # one connect timeout (1 s), not ten
+    assert caplog.text.count("event=stream_unavailable") == 1
