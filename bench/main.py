@@ -44,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         bench.throughput(2)
         bench.pickup_latency()
         bench.api_latency()
+        from bench import ws  # after django.setup(): it declares a job type
+
+        ws.run(bench, quick=args.quick)
+        from bench import dashboard
+
+        dashboard.run(bench, quick=args.quick)
         bench.reset()
 
         report.print_table(bench.rows)

@@ -8,9 +8,9 @@ structured log, webhooks (``jobs.webhooks``); metrics plug in the same way.
 Sinks are named by ``settings.JOB_EVENT_SINKS``.
 
 Sinks run in the caller's thread, in order, and must be cheap: the stream
-sink does not wait for Redis per event but sends what gathered in one round
-trip (see ``monitoring.stream``), so a no-op job costs one round trip for its
-two events. ``flush`` pushes out whatever a sink still holds (tests; exit).
+sink does not make the caller wait for Redis on state changes but sends them
+in batches from a helper thread (see ``monitoring.stream``). ``flush`` pushes
+out whatever a sink still holds (tests; exit).
 
 Sinks are isolated: one that raises is logged and the others still run, and
 the job's own outcome never depends on them. A sink may return stamped copies

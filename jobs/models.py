@@ -4,13 +4,34 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q, TextField, Value
+from django.db.models.functions import Cast, Left
 from django.utils.timezone import now as tz_now
 
 from jobs.states import LIVE_STATES, AttemptOutcome, JobStatus
+
+
+#: Payload search looks at (and indexes) this many leading characters of the payload's
+#: JSON text: every status change re-indexes the row, so the index must stay small
+#: even for 200 kB payloads.
+SEARCH_PAYLOAD_CHARS = 1000
+
+
+_UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+
+def error_signature_expression() -> Func:
+    """The error's first line (200 characters at most) with ids and numbers blanked out.
+
+    "HTTPError: 503 from https://x/17" and "HTTPError: 502 from https://x/4"
+    share "HTTPError: N from https://x/N": the dead-letter page groups by it.
+    """
+    first_line = Left(Func(F("error"), Value("\n"), Value(1), function="split_part"), 200)
+    no_ids = Func(first_line, Value(_UUID_PATTERN), Value("<id>"), Value("g"), function="regexp_replace")
+    return Func(no_ids, Value("[0-9]+"), Value("N"), Value("g"), function="regexp_replace", output_field=TextField())
 
 
 class JobSource(models.TextChoices):
@@ -47,6 +68,10 @@ class QueueJob(models.Model):
 
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, help_text="Last error, as 'Type: message'")
+    error_signature = models.GeneratedField(
+        expression=error_signature_expression(), output_field=models.CharField(max_length=250), db_persist=True,
+        help_text="The error with numbers and ids blanked out: groups alike failures",
+    )
     correlation_id = models.CharField(max_length=100, blank=True)
     webhook_url = models.URLField(max_length=2000, blank=True, help_text="Receives this job's lifecycle events")
     unique_key = models.CharField(max_length=200, null=True, blank=True)
@@ -91,6 +116,16 @@ class QueueJob(models.Model):
                 condition=Q(status=JobStatus.PENDING, dispatched_at__isnull=True),
             ),
             models.Index(fields=["correlation_id"], name="job_correlation", condition=~Q(correlation_id="")),
+            # Dashboard (jobs.filters): a queue's finished jobs by finish time.
+            models.Index(fields=["queue", "-finished_at", "-id"], name="job_queue_finished_id",
+                         condition=Q(finished_at__isnull=False)),
+            # Substring search (pg_trgm): the payload's first SEARCH_PAYLOAD_CHARS characters, and errors.
+            GinIndex(OpClass(Left(Cast("payload", TextField()), Value(SEARCH_PAYLOAD_CHARS)), name="gin_trgm_ops"),
+                     name="job_payload_trgm"),
+            GinIndex(OpClass("error", name="gin_trgm_ops"), name="job_error_trgm", condition=~Q(error="")),
+            # The dead-letter page: failed jobs grouped by type and error, counted from the index alone.
+            models.Index(fields=["type", "error_signature"], include=["finished_at"], name="job_failed_signature",
+                         condition=Q(status=JobStatus.FAILED)),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -254,3 +289,51 @@ class SearchDocument(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity_type}:{self.entity_id}"
+
+
+# --- Job counts per queue and state, kept by triggers (migration 0003) ---------------
+#
+# Counting 1M rows per page view is too slow, so PostgreSQL keeps the counts:
+# triggers on jobs_queuejob append +1/-1 rows to JobCountDelta (append-only, so
+# concurrent transitions never wait on a shared counter row), and the scheduler
+# folds them into JobCount and JobThroughput (jobs.counts). A count is JobCount
+# plus the deltas not folded yet: exact, and transactional.
+
+
+class JobCount(models.Model):
+    queue = models.CharField(max_length=50)
+    status = models.CharField(max_length=16, choices=JobStatus.choices)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["queue", "status"], name="jobcount_queue_status")]
+
+    def __str__(self) -> str:
+        return f"{self.queue}/{self.status}: {self.n}"
+
+
+class JobCountDelta(models.Model):
+    queue = models.CharField(max_length=50)
+    status = models.CharField(max_length=16, choices=JobStatus.choices)
+    n = models.BigIntegerField()
+    #: A job reached completed or failed by a transition (not an insert): counts as throughput.
+    finished = models.BooleanField(default=False)
+    at = models.DateTimeField(db_default=models.functions.Now())
+
+    def __str__(self) -> str:
+        return f"{self.queue}/{self.status} {self.n:+d}"
+
+
+class JobThroughput(models.Model):
+    """Jobs that finished per queue and minute (kept for a day)."""
+
+    queue = models.CharField(max_length=50)
+    minute = models.DateTimeField()
+    completed = models.IntegerField(default=0)
+    failed = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["queue", "minute"], name="throughput_queue_minute")]
+
+    def __str__(self) -> str:
+        return f"{self.queue} {self.minute:%H:%M}: {self.completed} completed, {self.failed} failed"

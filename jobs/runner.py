@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 current_deadline: Deadline | None = None
 #: The attempt running now, whose lease the worker's lease keeper renews.
 current_attempt_id: int | None = None
+#: Whether the last run ended in an error or a timeout (the worker counts failed runs for the dashboard).
+last_run_failed = False
 _worker_name = f"{socket.gethostname()}.{os.getpid()}"
 
 
@@ -53,6 +55,8 @@ def request_shutdown(grace: float) -> None:
 
 
 def run_job(job_id: str) -> None:
+    global last_run_failed
+    last_run_failed = False
     claim = job_claim(job_id, worker=_worker_name, pid=os.getpid(), lease=get_config().lease_seconds)
     if claim is None:
         rq_job = get_current_job()
@@ -122,6 +126,8 @@ def _fail(
     *,
     retryable: bool,
 ) -> None:
+    global last_run_failed
+    last_run_failed = True
     if ctx is not None:
         ctx.flush()  # the row shows where the handler stopped
     error = (type(exc).__name__, str(exc) or type(exc).__name__, _format_traceback(exc))

@@ -7,7 +7,8 @@ ends, the lock is released and a standby takes over on its next tick
 each tick promotes scheduled and retrying jobs whose time has come, re-sends
 pending jobs that never reached Redis and fires due cron schedules; every
 second it rescues jobs whose worker vanished (lifeline), and every few
-seconds it re-sends jobs Redis lost (reconciler). Each step is isolated: one
+seconds it re-sends jobs Redis lost (reconciler) and folds the job count
+deltas (jobs.counts). Each step is isolated: one
 failing does not stop the others.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from jobs.conf import get_config
+from jobs.counts import job_counts_fold
 from jobs.lifeline import jobs_rescue_lost
 from jobs.models import SchedulerHeartbeat
 from jobs.reconciler import jobs_reconcile
@@ -77,6 +79,8 @@ class Scheduler:
         self._step("stranded", jobs_dispatch_stranded, now)
         self._step("schedules", schedules_fire_due, now)
         self._step("lifeline", jobs_rescue_lost, now, every=1.0)
+        # Folding the dashboard's count deltas is routine upkeep: not worth a log line.
+        self._step("counts", lambda: job_counts_fold() and None, now, every=2.0)
         config = get_config()
         self._step("reconcile", lambda: jobs_reconcile(older_than=config.reconcile_after), now,
                    every=min(5.0, config.reconcile_after))

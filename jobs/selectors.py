@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Min, Q, QuerySet, TextField
+from django.db import connection
+from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 from rq import Worker
@@ -14,7 +15,6 @@ from rq import Worker
 from jobs.conf import get_config
 from jobs.dispatch import logical_queue, redis_connection
 from jobs.models import JobAttempt, QueueJob, QueueState
-from jobs.states import JobStatus
 
 
 def parse_job_id(value: str | uuid.UUID) -> uuid.UUID | None:
@@ -50,11 +50,12 @@ def job_list(
     if type:
         jobs = jobs.filter(type=type)
     if q:
+        from jobs.filters import FilterError, search_condition
+
         q = q.strip()
-        parsed = parse_job_id(q)
-        if parsed is not None:
-            jobs = jobs.filter(pk=parsed)
-        else:
+        try:
+            jobs = jobs.filter(search_condition(q))  # the dashboard's search: trigram indexes (jobs.filters)
+        except FilterError:  # too short for the indexes: look through everything (slow on big tables)
             jobs = jobs.annotate(payload_text=Cast("payload", TextField())).filter(
                 Q(payload_text__icontains=q) | Q(error__icontains=q)
             )
@@ -100,17 +101,11 @@ class QueueStats:
 
 def queue_stats() -> list[QueueStats]:
     """Counts per state, pause switch, workers listening and oldest pending age, for every queue."""
+    from jobs.counts import job_counts
+
     config = get_config()
-    counts: dict[str, dict[str, int]] = {name: {s: 0 for s in JobStatus.values} for name in config.queues}
-    for row in QueueJob.objects.values("queue", "status").annotate(n=Count("id")).order_by():
-        counts.setdefault(row["queue"], {s: 0 for s in JobStatus.values})[row["status"]] = row["n"]
-    oldest = dict(
-        QueueJob.objects.filter(status=JobStatus.PENDING)
-        .values("queue")
-        .annotate(oldest=Min("created_at"))
-        .values_list("queue", "oldest")
-        .order_by()
-    )
+    counts = job_counts()  # kept by triggers: no counting of rows (jobs.counts)
+    oldest = oldest_pending(list(counts))
     paused = set(QueueState.objects.filter(paused=True).values_list("name", flat=True))
     workers = workers_per_queue()
     now = timezone.now()
@@ -125,6 +120,17 @@ def queue_stats() -> list[QueueStats]:
         )
         for name in counts
     ]
+
+
+def oldest_pending(queues: list[str]) -> dict[str, datetime | None]:
+    """Creation time of each queue's oldest pending job: one index probe per queue, whatever the backlog."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT q.name, (SELECT j.created_at FROM jobs_queuejob j WHERE j.queue = q.name AND j.status = 'pending'"
+            " ORDER BY j.created_at LIMIT 1) FROM unnest(%s::text[]) AS q(name)",
+            [queues],
+        )
+        return dict(cursor.fetchall())
 
 
 def _age(now: datetime, then: datetime | None) -> float | None:

@@ -285,6 +285,8 @@ def job_requeue(*, job_id: uuid.UUID) -> QueueJob:
         job.save(update_fields=["max_attempts", "status", "finished_at", "run_at", "cancel_requested",
                                 "dispatched_at", "rq_id", "updated_at"])
         _dispatch_on_commit([job])
+        # Back in the queue: watchers (job page, queue counts) and webhooks hear of it now, not at the next claim.
+        transaction.on_commit(lambda: emit("job:enqueued", job.id, **public_event_fields(job)))
     return job
 
 

@@ -165,6 +165,12 @@ class JobWorker(SimpleWorker):
             self._connection_checked = now
         super().execute_job(job, queue)
 
+    def handle_job_success(self, job: Job, queue: Queue, started_job_registry: Any) -> None:
+        """RQ counts every run as a success (the runner never raises); count the failed ones too."""
+        super().handle_job_success(job, queue, started_job_registry)
+        if runner.last_run_failed:
+            self.increment_failed_job_count()
+
     # --- shutdown ----------------------------------------------------------
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:

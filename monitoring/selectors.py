@@ -5,18 +5,18 @@ import logging
 from typing import Any
 
 import redis
-from django.db.models import Count
 
-from jobs.conf import get_config
 from jobs.events import jsonable
-from jobs.models import QueueJob, QueueState
+from jobs.models import QueueJob
 from jobs.selectors import job_get, job_to_dict
-from jobs.states import JobStatus
 from monitoring.stream import current_seq
 
 logger = logging.getLogger(__name__)
 
 VIEW_PERMISSION = "jobs.view_queuejob"
+#: Minutes of throughput each count message carries (the page has the hour; the server's exact
+#: numbers replace what the page counted from events for these minutes).
+COUNTS_RECENT_MINUTES = 2
 
 
 def can_watch(user: Any) -> bool:
@@ -49,10 +49,8 @@ def job_snapshot(job_id: str) -> tuple[int, dict[str, Any]] | None:
 
 
 def queue_counts() -> list[dict[str, Any]]:
-    """Every queue's job count per state and its pause switch (two grouped queries)."""
-    states = list(JobStatus.values)
-    counts: dict[str, dict[str, int]] = {name: dict.fromkeys(states, 0) for name in get_config().queues}
-    for row in QueueJob.objects.values("queue", "status").annotate(n=Count("id")).order_by():
-        counts.setdefault(row["queue"], dict.fromkeys(states, 0))[row["status"]] = row["n"]
-    paused = set(QueueState.objects.filter(paused=True).values_list("name", flat=True))
-    return [{"name": name, "counts": by_state, "paused": name in paused} for name, by_state in counts.items()]
+    """What ws/queues/ sends for every queue: counts per state (kept by triggers, jobs.counts: no row
+    is counted), pause switch, live workers, oldest pending job and the last minutes of throughput."""
+    from monitoring.dashboard.selectors import queue_summaries
+
+    return [summary.live(recent=COUNTS_RECENT_MINUTES) for summary in queue_summaries()]

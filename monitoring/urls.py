@@ -1,11 +1,10 @@
-"""Mounted at /admin/queues/ (before the admin's own URLs, which would otherwise answer 404)."""
-from django.urls import path
+"""Mounted at /admin/queues/ (before the admin's own URLs, which would otherwise answer 404): the queue dashboard.
 
-from monitoring import views
+The job page (``jobs/<id>/``, name ``job_progress``) is the live progress view
+(templates/admin/queues/job_progress.html) extended by the dashboard.
+"""
+from monitoring.dashboard.urls import urlpatterns
 
 app_name = "monitoring"
 
-urlpatterns = [
-    path("", views.queues_index, name="queues"),
-    path("jobs/<str:job_id>/", views.job_progress, name="job_progress"),
-]
+__all__ = ["app_name", "urlpatterns"]

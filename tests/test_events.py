@@ -133,22 +133,34 @@ def test_unknown_event_names_are_refused() -> None:
 
 
 @pytest.mark.django_db
-def test_a_short_jobs_events_share_one_round_trip(monkeypatch: pytest.MonkeyPatch, recorder: Recorder) -> None:
+def test_state_changes_wait_for_company_and_ticks_take_them_along(monkeypatch: pytest.MonkeyPatch) -> None:
     job = job_enqueue(type="demo.noop", payload={}).job
-    events.flush()
     fields = event_fields_of(job)
     calls: list[list[str]] = []
     real_publish = stream.publish
-    monkeypatch.setattr(stream, "BATCH_DELAY", 60.0)  # the helper must not send in between
     monkeypatch.setattr(stream, "publish", lambda batch: calls.append([e.name for e in batch]) or real_publish(batch))
-    emit("job:active", job.id, **{**fields, "status": "active", "attempts": 1})
-    emit("job:progress", job.id, status="active", progress={"percent": 50, "stage": "half", "message": ""})
-    assert calls == []  # waiting for company
-    emit("job:completed", job.id, **{**fields, "status": "completed", "attempts": 1})
-    assert calls == [["job:active", "job:progress", "job:completed"]]
-    assert recorder.events[-1].seq  # sent at once: later sinks (webhooks) get the sequence number
+    sink = stream.StreamSink(delay=60)  # its helper thread would send after a minute
+    sink([build("job:active", job.id, **{**fields, "status": "active", "attempts": 1})])
+    sink([build("job:completed", job.id, **{**fields, "status": "completed", "attempts": 1})])
+    assert calls == []  # the emitting thread did not wait for Redis
+    sink.flush()
+    assert calls == [["job:active", "job:completed"]]  # one round trip for a short job
+
+    sink([build("job:active", job.id, **{**fields, "status": "active", "attempts": 2})])
+    sink([build("job:progress", job.id, **{**fields, "status": "active", "attempts": 2,
+                                            "progress": {"percent": 50, "stage": "half", "message": ""}})])
+    assert calls[1:] == [["job:active", "job:progress"]]  # a tick goes out at once, after what waited
     seqs = [m["seq"] for m in stream_messages(job.id)]
-    assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2]
+    assert seqs == list(range(seqs[0], seqs[0] + 4))
+
+
+@pytest.mark.django_db
+def test_an_event_with_a_webhook_goes_out_at_once_with_its_sequence_number() -> None:
+    job = job_enqueue(type="demo.noop", payload={}, webhook_url="https://hooks.example/x").job
+    fields = event_fields_of(job)
+    sink = stream.StreamSink(delay=60)
+    (sent,) = sink([build("job:failed", job.id, **{**fields, "status": "failed"})])
+    assert sent.seq and stream.current_seq(job.id) == sent.seq
 
 
 @pytest.mark.django_db
@@ -162,6 +174,7 @@ def test_sequence_numbers_grow_per_job_even_across_a_redis_flush() -> None:
     first = [m["seq"] for m in stream_messages(job.id)]
     assert len(first) == 2 and first[1] == first[0] + 1
     assert stream.current_seq(job.id) == first[1]
+    assert 0 < redis_connection().ttl(stream.SEQ_KEY + str(job.id)) <= stream.SEQ_TTL
     redis_connection().flushdb()
     emit("job:completed", job.id, **{**fields, "status": "completed"})
     assert stream_messages(job.id)[0]["seq"] > first[1]
@@ -213,6 +226,7 @@ def test_stream_sink_drops_events_quickly_while_redis_is_away(caplog: pytest.Log
     with override_settings(REDIS_URL="redis://10.255.255.1:6379/0"):  # unroutable: connects time out
         started = time.monotonic()
         for event in batch:
-            assert sink([event]) == [event]  # sent at once, or dropped: passed on unstamped, not raised
+            assert sink([event]) == [event]
+            sink.flush()  # dropped, not raised
         assert time.monotonic() - started < 3  # one connect timeout (1 s), not ten
     assert caplog.text.count("event=stream_unavailable") == 1

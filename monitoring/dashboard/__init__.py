@@ -1,0 +1,1 @@
+"""The live queue dashboard under /admin/queues/ (overview, queue, job, dead letters, workers, add job)."""

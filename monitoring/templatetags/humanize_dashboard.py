@@ -1,0 +1,48 @@
+"""Small filters for the dashboard templates (no django.contrib.humanize in INSTALLED_APPS)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def get(mapping: Any, key: Any) -> Any:
+    """``counts|get:state``"""
+    try:
+        return mapping.get(key)
+    except AttributeError:
+        return None
+
+
+@register.filter
+def intcomma_plain(value: Any) -> str:
+    """1234567 -> 1,234,567 (locale-independent, like the page's script)."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return "" if value is None else str(value)
+
+
+@register.filter
+def isoformat(value: datetime | None) -> str:
+    return value.isoformat() if value else ""
+
+
+@register.filter
+def short_id(value: Any) -> str:
+    return str(value)[:8]
+
+
+@register.filter
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    if value < 120:
+        return f"{value:.2f} s"
+    return f"{value / 60:.1f} min"

@@ -1,0 +1,107 @@
+"""Fixtures for the dashboard tests: users by permission, a uvicorn server, a logged-in Chromium page."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connections
+
+from tests.conftest import ROOT, Processes, wait_for
+
+PASSWORD = "queue-dash-pw-42"
+ACTIONS = ("add_queuejob", "change_queuejob", "delete_queuejob", "retry_queuejob", "cancel_queuejob", "pause_queue")
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def make_user(username: str, *, perms: tuple[str, ...] = ("view_queuejob",), staff: bool = True,
+              password: str | None = None) -> Any:
+    """A staff user with the given jobs permissions; a password only if it logs in through a form."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(username, password=password, is_staff=staff)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=perms, content_type__app_label="jobs"))
+    return user
+
+
+@pytest.fixture
+def viewer(db: None) -> Any:
+    """May look, may not act."""
+    return make_user("viewer")
+
+
+@pytest.fixture
+def operator(db: None) -> Any:
+    """May look and take every action."""
+    return make_user("operator", perms=("view_queuejob", *ACTIONS))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def server(processes: Processes, tmp_path: Path) -> Iterator[str]:
+    """uvicorn serving jobsite.asgi (HTTP and WebSockets) against the test database, on a free port."""
+    port = free_port()
+    log = open(tmp_path / "uvicorn.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "jobsite.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=processes.env(ALLOWED_HOSTS="127.0.0.1,localhost"), stdout=log, stderr=subprocess.STDOUT,
+    )
+    proc.log_path = log.name  # type: ignore[attr-defined]
+    processes.procs.append(proc)  # stopped (and its log printed on failure) with the workers
+    wait_for(lambda: proc.poll() is not None or port_open(port), timeout=20, message="uvicorn to listen")
+    assert proc.poll() is None, Path(log.name).read_text()
+    yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def browser_page(server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A Chromium page logged in to the admin as a user with every dashboard permission.
+
+    Playwright's sync API keeps an event loop running in this thread, which makes
+    Django refuse ORM calls; the tests make them between browser steps, never from
+    the loop, so Django's documented escape hatch is safe here.
+    """
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium); "
+                    "never `playwright install`")
+    from playwright.sync_api import expect, sync_playwright
+
+    make_user("operator", perms=("view_queuejob", *ACTIONS), password=PASSWORD)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1360, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{server}/admin/queues/")
+            expect(page).to_have_url(f"{server}/admin/login/?next=/admin/queues/")
+            page.fill("#id_username", "operator")
+            page.fill("#id_password", PASSWORD)
+            page.click("input[type=submit]")
+            expect(page).to_have_url(f"{server}/admin/queues/")
+            page.js_errors = errors  # type: ignore[attr-defined]
+            yield page
+            assert not errors, f"JavaScript errors: {errors}"
+        finally:
+            browser.close()
+            # The test's ORM calls ran while Playwright's loop was running, on connections
+            # of that context: close them here, or the test database cannot be dropped.
+            connections.close_all()
