@@ -68,7 +68,8 @@ def test_follow_job_yields_changes_until_final_and_times_out() -> None:
     def sleep(_: float) -> None:  # the "worker" moves the job on between polls
         QueueJob.objects.filter(pk=job.pk).update(**steps.pop(0))
 
-    seen = [(j.status, j.progress_percent) for j in follow_job(job.id, sleep=sleep, clock=lambda: next(ticks))]
+    polled = follow_job(job.id, sleep=sleep, clock=lambda: next(ticks), events=False)
+    seen = [(j.status, j.progress_percent) for j in polled]
     assert seen == [("pending", 0), ("active", 40), ("completed", 100)]
 
     other = job_enqueue(type="demo.noop", payload={}).job
