@@ -207,12 +207,13 @@ def _public_shape(name: str, job_id: str, fields: dict[str, Any]) -> tuple[dict[
     webhook_url = fields.get("webhook_url")
     base: dict[str, Any] | None = None
     if len(known) < len(PUBLIC_FIELDS) - 1 or webhook_url is None:
-        if name == "job:progress":
-            with _recent_lock:
-                cached = _recent.get(job_id)
-            if cached is not None:
-                base, cached_url = cached
-                webhook_url = cached_url if webhook_url is None else webhook_url
+        # The shape remembered from the job's job:active event serves its progress
+        # ticks and its closing event, so a worker's events cost no query after the first.
+        with _recent_lock:
+            cached = _recent.get(job_id)
+        if cached is not None:
+            base, cached_url = cached
+            webhook_url = cached_url if webhook_url is None else webhook_url
         if base is None:
             base, stored_url = _load(job_id)
             webhook_url = stored_url if webhook_url is None else webhook_url

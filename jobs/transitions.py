@@ -166,7 +166,9 @@ def job_complete(claim: Claim, *, result: Any, duration: float) -> bool:
     won = _finish(claim, outcome=AttemptOutcome.COMPLETED, status=JobStatus.COMPLETED,
                   duration=duration, result=result)
     if won:
-        emit("job:completed", claim.job_id, **_event_fields(claim, JobStatus.COMPLETED))
+        emit("job:completed", claim.job_id, **_event_fields(
+            claim, JobStatus.COMPLETED, result=result, error=None, finished_at=timezone.now(),
+            progress={"percent": 100, "stage": "", "message": ""}))
     return won
 
 
@@ -197,7 +199,7 @@ def job_fail_attempt(
     if status == JobStatus.RETRYING:
         emit("job:retrying", claim.job_id, **_event_fields(claim, status, error=message, run_at=run_at))
     else:
-        emit("job:failed", claim.job_id, **_event_fields(claim, status, error=message))
+        emit("job:failed", claim.job_id, **_event_fields(claim, status, error=message, finished_at=timezone.now()))
     return status
 
 
@@ -205,7 +207,7 @@ def job_cancel_running(claim: Claim, *, duration: float) -> bool:
     won = _finish(claim, outcome=AttemptOutcome.CANCELLED, status=JobStatus.CANCELLED, duration=duration,
                   error=("JobCancelled", "cancelled while running", ""))
     if won:
-        emit("job:cancelled", claim.job_id, **_event_fields(claim, JobStatus.CANCELLED))
+        emit("job:cancelled", claim.job_id, **_event_fields(claim, JobStatus.CANCELLED, finished_at=timezone.now()))
     return won
 
 
