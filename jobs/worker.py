@@ -14,6 +14,7 @@ import time
 from types import FrameType
 from typing import Any
 
+import redis
 from django.db import DatabaseError, close_old_connections, connection
 from rq import Queue, worker_registration
 from rq.job import Job
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 #: How often an idle worker re-reads which queues are paused.
 PAUSE_POLL = 1.0
+#: Longest wait between attempts to reach Redis while it is down.
+MAX_REDIS_BACKOFF = 5.0
 #: How often the worker checks that Redis still lists it (it may have been flushed or restarted).
 REGISTRATION_CHECK_INTERVAL = 2.0
 #: How often a busy worker lets Django check and recycle its database connection.
@@ -140,19 +143,28 @@ class JobWorker(SimpleWorker):
         The claim re-checks the switch in PostgreSQL, so a job popped just as
         its queue was paused is handed back, never run.
         """
+        backoff = PAUSE_POLL
         while True:
             paused = self._paused_queues()
             self._ordered_queues = [q for q in self.queues if logical_queue(q.name) not in paused]
-            if self._ordered_queues:
-                poll = None if timeout is None else int(PAUSE_POLL)
-                result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time=poll)
-                if result is not None or timeout is None:
-                    return result
-            elif timeout is None:
-                return None
-            else:
-                self.heartbeat()
-                time.sleep(PAUSE_POLL)
+            try:
+                if self._ordered_queues:
+                    poll = None if timeout is None else int(PAUSE_POLL)
+                    result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time=poll)
+                    if result is not None or timeout is None:
+                        return result
+                elif timeout is None:
+                    return None
+                else:
+                    self.heartbeat()
+                    time.sleep(PAUSE_POLL)
+                backoff = PAUSE_POLL
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                # RQ lets some Redis errors out of its dequeue (and then quits); a worker
+                # should outlive a Redis restart, so wait for it to come back instead.
+                logger.warning("event=redis_unavailable worker=%s retry_in=%gs error=%r", self.name, backoff, exc)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, MAX_REDIS_BACKOFF)
 
     # --- running -----------------------------------------------------------
 

@@ -166,7 +166,7 @@ def test_healthz_names_redis_while_it_is_down(private_redis, settings, client, p
     settings.REDIS_URL = private_redis.url
     env = processes.env(REDIS_URL=private_redis.url)
     processes.scheduler(env=env)
-    processes.worker(env=env)
+    worker = processes.worker(env=env)
     wait_for(lambda: client.get("/healthz").status_code == 200, timeout=10, message="healthy")
     port, data_dir = private_redis.port, private_redis.data_dir
     private_redis.stop()
@@ -179,5 +179,6 @@ def test_healthz_names_redis_while_it_is_down(private_redis, settings, client, p
     try:
         wait_for(lambda: client.get("/healthz").status_code == 200, timeout=20,
                  message="healthy again (worker re-registered)")
+        assert worker.poll() is None  # the worker outlived the outage
     finally:
         restarted.stop()
