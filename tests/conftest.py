@@ -128,6 +128,24 @@ def processes(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Proces
 
 
 @pytest.fixture
+def server(processes: Processes, tmp_path: Path) -> Iterator[str]:
+    """uvicorn serving jobsite.asgi (HTTP and WebSockets) against the test database, on a free port."""
+    from devstack.services import free_port, port_is_free
+
+    port = free_port()
+    log = open(tmp_path / "uvicorn.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "jobsite.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=processes.env(ALLOWED_HOSTS="127.0.0.1,localhost"), stdout=log, stderr=subprocess.STDOUT,
+    )
+    proc.log_path = log.name  # type: ignore[attr-defined]
+    processes.procs.append(proc)  # stopped (and its log printed on failure) with the workers
+    wait_for(lambda: proc.poll() is not None or not port_is_free(port), timeout=20, message="uvicorn to listen")
+    assert proc.poll() is None, Path(log.name).read_text()
+    yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[Any]:
     """A Valkey server of this test's own, on a free port; safe to stop, flush or break."""
     from devstack.services import start_valkey

@@ -1,9 +1,6 @@
-"""Fixtures for the dashboard tests: users by permission, a uvicorn server, a logged-in Chromium page."""
+"""Fixtures for the dashboard tests: users by permission, a logged-in Chromium page (server: tests/conftest.py)."""
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +9,6 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.db import connections
 
-from tests.conftest import ROOT, Processes, wait_for
 
 PASSWORD = "queue-dash-pw-42"
 ACTIONS = ("add_queuejob", "change_queuejob", "delete_queuejob", "retry_queuejob", "cancel_queuejob", "pause_queue")
@@ -41,33 +37,6 @@ def viewer(db: None) -> Any:
 def operator(db: None) -> Any:
     """May look and take every action."""
     return make_user("operator", perms=("view_queuejob", *ACTIONS))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-@pytest.fixture
-def server(processes: Processes, tmp_path: Path) -> Iterator[str]:
-    """uvicorn serving jobsite.asgi (HTTP and WebSockets) against the test database, on a free port."""
-    port = free_port()
-    log = open(tmp_path / "uvicorn.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "jobsite.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=processes.env(ALLOWED_HOSTS="127.0.0.1,localhost"), stdout=log, stderr=subprocess.STDOUT,
-    )
-    proc.log_path = log.name  # type: ignore[attr-defined]
-    processes.procs.append(proc)  # stopped (and its log printed on failure) with the workers
-    wait_for(lambda: proc.poll() is not None or port_open(port), timeout=20, message="uvicorn to listen")
-    assert proc.poll() is None, Path(log.name).read_text()
-    yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture

@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 import re
-import socket
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from jobs.enqueue import job_enqueue
-from tests.conftest import ROOT, Processes, wait_for
+from tests.conftest import ROOT, Processes
 from tests.monitoring.conftest import PASSWORD, make_user
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -24,33 +20,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium "
                                                      "(apt-get install chromium); never `playwright install`"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-@pytest.fixture
-def server(processes: Processes, tmp_path: Path) -> Iterator[str]:
-    """uvicorn serving jobsite.asgi against the test database, on a free port."""
-    port = free_port()
-    log = open(tmp_path / "uvicorn.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "jobsite.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=processes.env(ALLOWED_HOSTS="127.0.0.1,localhost"), stdout=log, stderr=subprocess.STDOUT,
-    )
-    proc.log_path = log.name  # type: ignore[attr-defined]
-    processes.procs.append(proc)  # stopped (and its log shown on failure) with the workers
-    wait_for(lambda: proc.poll() is not None or port_open(port), timeout=20, message="uvicorn to listen")
-    assert proc.poll() is None, Path(log.name).read_text()
-    yield f"http://127.0.0.1:{port}"
 
 
 @pytest.mark.django_db(transaction=True)
