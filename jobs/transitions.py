@@ -113,7 +113,7 @@ UPDATE jobs_queuejob
        progress_percent = CASE WHEN %(status)s = 'completed' THEN 100 ELSE progress_percent END,
        dispatched_at = %(dispatched_at)s, rq_id = %(rq_id)s
  WHERE id = (SELECT job_id FROM attempt) AND status = 'active' AND attempts = %(attempt)s
-RETURNING {_ASYNC_COMMIT}
+RETURNING progress_percent, progress_stage, progress_message, finished_at, {_ASYNC_COMMIT}
 """
 
 
@@ -127,7 +127,8 @@ def _finish(
     error: tuple[str, str, str] | None = None,
     run_at: datetime | None = None,
     uncharged: bool = False,
-) -> bool:
+) -> dict[str, Any] | None:
+    """Close the attempt and move the job; returns the row's progress and finished_at, or None if it lost."""
     error_type, error_message, tb = error or ("", "", "")
     now = timezone.now()
     final = status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
@@ -151,10 +152,13 @@ def _finish(
     }
     with connection.cursor() as cursor:
         cursor.execute(_FINISH_SQL, params)
-        won = cursor.rowcount == 1
-    if won and requeue:
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if requeue:
         dispatch([Dispatch(claim.job_id, claim.queue, claim.priority, params["rq_id"])])
-    return won
+    percent, stage, message, finished_at = row[:4]
+    return {"progress": {"percent": percent, "stage": stage, "message": message}, "finished_at": finished_at}
 
 
 def _event_fields(claim: Claim, status: JobStatus, **extra: Any) -> dict[str, Any]:
@@ -163,13 +167,12 @@ def _event_fields(claim: Claim, status: JobStatus, **extra: Any) -> dict[str, An
 
 
 def job_complete(claim: Claim, *, result: Any, duration: float) -> bool:
-    won = _finish(claim, outcome=AttemptOutcome.COMPLETED, status=JobStatus.COMPLETED,
+    row = _finish(claim, outcome=AttemptOutcome.COMPLETED, status=JobStatus.COMPLETED,
                   duration=duration, result=result)
-    if won:
-        emit("job:completed", claim.job_id, **_event_fields(
-            claim, JobStatus.COMPLETED, result=result, error=None, finished_at=timezone.now(),
-            progress={"percent": 100, "stage": "", "message": ""}))
-    return won
+    if row is not None:
+        emit("job:completed", claim.job_id, **_event_fields(claim, JobStatus.COMPLETED, result=result, error=None,
+                                                            **row))
+    return row is not None
 
 
 def after_failure(
@@ -193,28 +196,30 @@ def job_fail_attempt(
     """Close a failed attempt: back off and retry while attempts are left, else dead-letter."""
     status, run_at = after_failure(claim.retry_policy, charged=claim.charged, max_attempts=claim.max_attempts,
                                    retryable=retryable)
-    if not _finish(claim, outcome=outcome, status=status, duration=duration, error=error, run_at=run_at):
+    row = _finish(claim, outcome=outcome, status=status, duration=duration, error=error, run_at=run_at)
+    if row is None:
         return None
     message = f"{error[0]}: {error[1]}"
     if status == JobStatus.RETRYING:
-        emit("job:retrying", claim.job_id, **_event_fields(claim, status, error=message, run_at=run_at))
+        emit("job:retrying", claim.job_id, **_event_fields(claim, status, error=message, run_at=run_at, **row))
     else:
-        emit("job:failed", claim.job_id, **_event_fields(claim, status, error=message, finished_at=timezone.now()))
+        emit("job:failed", claim.job_id, **_event_fields(claim, status, error=message, **row))
     return status
 
 
 def job_cancel_running(claim: Claim, *, duration: float) -> bool:
-    won = _finish(claim, outcome=AttemptOutcome.CANCELLED, status=JobStatus.CANCELLED, duration=duration,
+    row = _finish(claim, outcome=AttemptOutcome.CANCELLED, status=JobStatus.CANCELLED, duration=duration,
                   error=("JobCancelled", "cancelled while running", ""))
-    if won:
-        emit("job:cancelled", claim.job_id, **_event_fields(claim, JobStatus.CANCELLED, finished_at=timezone.now()))
-    return won
+    if row is not None:
+        emit("job:cancelled", claim.job_id, **_event_fields(claim, JobStatus.CANCELLED, **row))
+    return row is not None
 
 
 def job_interrupt(claim: Claim, *, duration: float, reason: str) -> bool:
     """Put a job back after its worker had to stop it; the run is not charged."""
-    return _finish(claim, outcome=AttemptOutcome.INTERRUPTED, status=JobStatus.PENDING, duration=duration,
-                   error=("WorkerShutdown", reason, ""), uncharged=True)
+    row = _finish(claim, outcome=AttemptOutcome.INTERRUPTED, status=JobStatus.PENDING, duration=duration,
+                  error=("WorkerShutdown", reason, ""), uncharged=True)
+    return row is not None
 
 
 def attempt_renew_lease(attempt_id: int, *, lease: float) -> bool:

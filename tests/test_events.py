@@ -73,6 +73,19 @@ def test_event_carries_the_same_public_fields_as_the_api(recorder: Recorder) -> 
 
 
 @pytest.mark.django_db(transaction=True)
+def test_completed_event_carries_the_row_as_the_api_shows_it(recorder: Recorder) -> None:
+    job = job_enqueue(type="demo.sleep", payload={"seconds": 0.01, "steps": 2}).job
+    run_job(str(job.id))  # the worker's code path: its completed event is built without a query
+    events.flush()
+    completed = [e for e in recorder.events if e.job_id == str(job.id) and e.name == "job:completed"][-1]
+    client = Client()
+    client.force_login(make_user("watcher"))
+    api = client.get(f"/api/jobs/{job.id}").json()
+    for key in ("status", "progress", "result", "error", "finished_at", "attempts"):
+        assert completed.job[key] == api[key], key
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_failing_sink_is_logged_and_never_changes_the_jobs_outcome(
     failing_sink: None, recorder: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
