@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 #: The Deadline of the handler running now, so a shutdown signal can shorten it.
 current_deadline: Deadline | None = None
+#: When (time.monotonic()) a requested worker shutdown must have stopped the handler.
+_shutdown_by: float | None = None
 #: The attempt running now, whose lease the worker's lease keeper renews.
 current_attempt_id: int | None = None
 #: Whether the last run ended in an error or a timeout (the worker counts failed runs for the dashboard).
@@ -49,7 +51,14 @@ def set_worker_name(name: str) -> None:
 
 
 def request_shutdown(grace: float) -> None:
-    """Give the running handler ``grace`` seconds more, then stop it and put its job back."""
+    """Give the running handler ``grace`` seconds more, then stop it and put its job back.
+
+    Remembered, not only applied: the signal may land between the claim and
+    the moment the handler's deadline is armed, and must not be lost there.
+    """
+    global _shutdown_by
+    by = time.monotonic() + grace
+    _shutdown_by = by if _shutdown_by is None else min(_shutdown_by, by)
     if current_deadline is not None:
         current_deadline.shorten(grace)
 
@@ -89,8 +98,9 @@ def _run_handler(claim: Claim) -> None:
             payload=job_type.validate(claim.payload),
             correlation_id=claim.correlation_id,
         )
-        current_deadline = Deadline(claim.timeout)
-        with current_deadline:
+        with Deadline(claim.timeout) as current_deadline:
+            if _shutdown_by is not None:
+                current_deadline.shorten(_shutdown_by - time.monotonic())
             value = job_type.handler(ctx)
         current_deadline = None
         result = result_to_json(value)

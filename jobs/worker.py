@@ -19,7 +19,7 @@ from django.db import DatabaseError, close_old_connections, connection
 from rq import Queue, worker_registration
 from rq.job import Job
 from rq.timeouts import BaseDeathPenalty
-from rq.worker import SimpleWorker
+from rq.worker import SimpleWorker, WorkerStatus
 
 from jobs import runner
 from jobs.conf import get_config
@@ -187,14 +187,14 @@ class JobWorker(SimpleWorker):
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """First SIGTERM/SIGINT: take no new job; give the running one the grace period."""
-        if runner.current_deadline is not None:
+        if self.get_state() == WorkerStatus.BUSY:
             logger.info("event=shutdown_requested worker=%s grace=%gs", self.name, self.shutdown_timeout)
             runner.request_shutdown(self.shutdown_timeout)
         super().request_stop(signum, frame)
 
     def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
         """Second signal: stop the running handler now and put its job back, then exit."""
-        if runner.current_deadline is not None:
+        if self.get_state() == WorkerStatus.BUSY:
             logger.warning("event=forced_shutdown worker=%s", self.name)
             runner.request_shutdown(0)
             return

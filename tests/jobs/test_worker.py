@@ -5,6 +5,7 @@ import time
 import pytest
 from django.utils import timezone
 
+from jobs import runner
 from jobs.enqueue import job_enqueue
 from jobs.models import JobAttempt, QueueJob
 from jobs.selectors import job_list
@@ -106,6 +107,17 @@ def test_sigterm_puts_back_a_job_that_does_not_fit_and_it_completes_later(proces
     job = wait_status(job.id, JobStatus.COMPLETED, timeout=15)
     assert outcomes(job.id) == ["interrupted", "completed"]
     assert job.attempts == 2 and job.attempts - job.interruptions == 1  # the interrupted run was not charged
+
+
+def test_a_shutdown_requested_before_the_handler_starts_still_puts_the_job_back(monkeypatch):
+    """The signal can land between the claim and the arming of the handler's deadline (seen in CI)."""
+    monkeypatch.setattr(runner, "_shutdown_by", None)
+    job = job_enqueue(type="demo.sleep", payload={"seconds": 5, "steps": 1}).job
+    runner.request_shutdown(0.1)  # no handler is running yet: nothing to shorten, only to remember
+    started = time.monotonic()
+    runner.run_job(str(job.id))
+    assert time.monotonic() - started < 2
+    assert status_of(job.id) == JobStatus.PENDING and outcomes(job.id) == [AttemptOutcome.INTERRUPTED]
 
 
 def test_second_signal_stops_the_job_at_once_and_puts_it_back(processes):
