@@ -14,10 +14,10 @@ from django.utils import timezone
 from rq import Worker
 
 from jobs.conf import get_config
-from jobs.counts import Minute, job_counts, throughput
+from jobs.counts import Minute, throughput
 from jobs.dispatch import logical_queue, redis_connection
-from jobs.models import JobAttempt, QueueJob, QueueState
-from jobs.selectors import oldest_pending
+from jobs.models import JobAttempt, QueueJob
+from jobs.selectors import QueueStats, queue_stats
 from jobs.states import JobStatus
 
 logger = logging.getLogger(__name__)
@@ -26,13 +26,7 @@ STATES = list(JobStatus.values)
 
 
 @dataclass
-class QueueSummary:
-    name: str
-    counts: dict[str, int]
-    paused: bool
-    workers: int
-    concurrency: int
-    oldest_pending_at: datetime | None
+class QueueSummary(QueueStats):
     throughput: list[Minute] = field(default_factory=list)
 
     @property
@@ -60,48 +54,11 @@ class QueueSummary:
         }
 
 
-def paused_queues() -> set[str]:
-    return set(QueueState.objects.filter(paused=True).values_list("name", flat=True))
-
-
-def worker_list() -> list[Worker]:
-    """RQ's registered workers (empty when Redis is unreachable)."""
-    try:
-        return Worker.all(connection=redis_connection())
-    except redis.RedisError as exc:
-        logger.warning("event=workers_unavailable error=%r", exc)
-        return []
-
-
-def workers_per_queue(workers: list[Worker]) -> dict[str, int]:
-    result: dict[str, int] = {}
-    for worker in workers:
-        for name in {logical_queue(q) for q in worker.queue_names()}:
-            result[name] = result.get(name, 0) + 1
-    return result
-
-
 def queue_summaries(*, with_throughput: bool = True) -> list[QueueSummary]:
     """Every queue: counts per state, pause switch, workers, oldest pending job, throughput."""
-    config = get_config()
-    counts = job_counts()
-    names = list(counts)
-    paused = paused_queues()
-    listening = workers_per_queue(worker_list())
-    oldest = oldest_pending(names)
+    queues = queue_stats()
     rates = throughput() if with_throughput else {}
-    return [
-        QueueSummary(
-            name=name,
-            counts=counts[name],
-            paused=name in paused,
-            workers=listening.get(name, 0),
-            concurrency=config.queues[name].concurrency if name in config.queues else 0,
-            oldest_pending_at=oldest.get(name),
-            throughput=rates.get(name, []),
-        )
-        for name in names
-    ]
+    return [QueueSummary(**vars(stats), throughput=rates.get(stats.name, [])) for stats in queues]
 
 
 def queue_summary(name: str) -> QueueSummary | None:
