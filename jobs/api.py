@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -21,7 +20,7 @@ from ninja.errors import HttpError, ValidationError
 from ninja.parser import Parser
 
 from jobs.api_auth import ADD, CANCEL, PAUSE, RETRY, VIEW, Caller, api_auth
-from jobs.api_pagination import InvalidCursor, keyset_page
+from jobs.paging import InvalidCursor, keyset_page
 from jobs.api_schemas import (
     AttemptOut,
     EnqueueIn,
@@ -178,8 +177,8 @@ def jobs_list(request: HttpRequest, filters: Query[JobFilters]) -> dict[str, Any
     `q` matches a job id exactly, or text anywhere in the payload or error.
     """
     jobs = job_list(status=filters.status, queue=filters.queue, type=filters.type, q=filters.q)
-    rows, next_cursor = keyset_page(jobs, limit=filters.limit, cursor=filters.cursor)
-    return {"items": [job_to_dict(job) for job in rows], "next_cursor": next_cursor}
+    page = keyset_page(jobs, limit=filters.limit, after=filters.cursor)
+    return {"items": [job_to_dict(job) for job in page.rows], "next_cursor": page.next_cursor}
 
 
 @api.get("/jobs/{job_id}", url_name="job_get", tags=["jobs"], response={200: JobOut, 404: Message, **ERRORS})
@@ -223,12 +222,12 @@ def job_retry_view(request: HttpRequest, job_id: str) -> Status:
 def _queue(name: str) -> dict[str, Any]:
     for stats in queue_stats():
         if stats.name == name:
-            return asdict(stats)
+            return stats.public()
     raise HttpError(404, "queue not found")
 
 
 def _queues() -> list[dict[str, Any]]:
-    return [asdict(stats) for stats in queue_stats()]
+    return [stats.public() for stats in queue_stats()]
 
 
 @api.get("/queues", url_name="queue_list", tags=["queues"], response={200: list[QueueOut], **ERRORS})

@@ -29,7 +29,7 @@ MAX_CURSOR_LENGTH = 200
 
 
 class InvalidCursor(ValueError):
-    pass
+    """The cursor was not made by ``encode`` for this sort order (HTTP 400 in the API)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def decode(sort: str, cursor: str) -> tuple[datetime, uuid.UUID]:
             raise ValueError("naive")
         return value.astimezone(UTC), uuid.UUID(job_id)
     except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
-        raise InvalidCursor("invalid page cursor") from None
+        raise InvalidCursor("invalid cursor; pass next_cursor from the previous page unchanged") from None
 
 
 def _after(jobs: QuerySet[QueueJob], column: str, descending: bool, value: datetime,

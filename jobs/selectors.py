@@ -1,11 +1,13 @@
 """Reads: what the API, the commands and the dashboard ask of the job tables."""
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import redis
 from django.db import connection
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
@@ -14,7 +16,10 @@ from rq import Worker
 
 from jobs.conf import get_config
 from jobs.dispatch import logical_queue, redis_connection
-from jobs.models import JobAttempt, QueueJob, QueueState
+from jobs.models import JobAttempt, QueueJob
+from jobs.queue_control import paused_queues
+
+logger = logging.getLogger(__name__)
 
 
 def parse_job_id(value: str | uuid.UUID) -> uuid.UUID | None:
@@ -95,28 +100,41 @@ class QueueStats:
     counts: dict[str, int]
     paused: bool
     workers: int
-    oldest_pending_age: float | None  # seconds
     concurrency: int
+    oldest_pending_at: datetime | None
+
+    @property
+    def oldest_pending_age(self) -> float | None:
+        """Seconds the oldest pending job has waited."""
+        if self.oldest_pending_at is None:
+            return None
+        return max((timezone.now() - self.oldest_pending_at).total_seconds(), 0.0)
+
+    def public(self) -> dict[str, Any]:
+        """The shape of the API's queue objects and ``queue_stats --json``."""
+        return {
+            "name": self.name, "counts": self.counts, "paused": self.paused, "workers": self.workers,
+            "oldest_pending_age": self.oldest_pending_age, "concurrency": self.concurrency,
+        }
 
 
 def queue_stats() -> list[QueueStats]:
-    """Counts per state, pause switch, workers listening and oldest pending age, for every queue."""
+    """Counts per state, pause switch, workers listening and oldest pending job, for every queue."""
     from jobs.counts import job_counts
 
     config = get_config()
     counts = job_counts()  # kept by triggers: no counting of rows (jobs.counts)
     oldest = oldest_pending(list(counts))
-    paused = set(QueueState.objects.filter(paused=True).values_list("name", flat=True))
-    workers = workers_per_queue()
-    now = timezone.now()
+    paused = paused_queues()
+    workers = workers_per_queue(worker_list())
     return [
         QueueStats(
             name=name,
             counts=counts[name],
             paused=name in paused,
             workers=workers.get(name, 0),
-            oldest_pending_age=_age(now, oldest.get(name)),
             concurrency=config.queues[name].concurrency if name in config.queues else 0,
+            oldest_pending_at=oldest.get(name),
         )
         for name in counts
     ]
@@ -133,16 +151,17 @@ def oldest_pending(queues: list[str]) -> dict[str, datetime | None]:
         return dict(cursor.fetchall())
 
 
-def _age(now: datetime, then: datetime | None) -> float | None:
-    return None if then is None else max((now - then).total_seconds(), 0.0)
-
-
-def workers_per_queue() -> dict[str, int]:
-    """Live RQ workers listening on each logical queue (0 when Redis is unreachable)."""
+def worker_list() -> list[Worker]:
+    """RQ's registered workers (empty when Redis is unreachable)."""
     try:
-        workers = Worker.all(connection=redis_connection())
-    except Exception:
-        return {}
+        return Worker.all(connection=redis_connection())
+    except redis.RedisError as exc:
+        logger.warning("event=workers_unavailable error=%r", exc)
+        return []
+
+
+def workers_per_queue(workers: list[Worker]) -> dict[str, int]:
+    """How many of ``workers`` listen on each logical queue."""
     result: dict[str, int] = {}
     for worker in workers:
         for name in {logical_queue(q) for q in worker.queue_names()}:

@@ -66,9 +66,9 @@ def _redis() -> dict[str, Any]:
 def _workers(*, redis_ok: bool) -> dict[str, Any]:
     if not redis_ok:
         return {"ok": False, "error": "redis unavailable", "per_queue": {}}
-    from jobs.selectors import workers_per_queue
+    from jobs.selectors import worker_list, workers_per_queue
 
-    per_queue = workers_per_queue()
+    per_queue = workers_per_queue(worker_list())
     return {"ok": bool(per_queue), "per_queue": per_queue, **({} if per_queue else {"error": "no live worker"})}
 
 

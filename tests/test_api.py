@@ -305,7 +305,8 @@ def test_invalid_list_filter_is_422(api: Client, query: str, field: str) -> None
 
 
 def _cursor(raw: str) -> str:
-    return base64.urlsafe_b64encode(raw.encode()).decode()
+    """A cursor of the list's sort order (newest first) around ``raw`` ("time|id")."""
+    return base64.urlsafe_b64encode(f"-created|{raw}".encode()).decode()
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -21,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, as_json: bool, **options: Any) -> None:
         stats = queue_stats()
         if as_json:
-            self.stdout.write(to_json([asdict(s) for s in stats]))
+            self.stdout.write(to_json([s.public() for s in stats]))
             return
         states = JobStatus.values
         self.stdout.write(format_table(
