@@ -77,15 +77,18 @@ def _in_batches(job_filter: JobFilter, states: frozenset[str] | set[str],
             return total
 
 
-def _changed_jobs(sql: str, params: list[object]) -> list[QueueJob]:
-    return list(QueueJob.objects.raw(sql, params))
+def _change(sql: str, ids: list[uuid.UUID], states: frozenset[str], event: str, *, send: bool) -> int:
+    """Run a guarded UPDATE … RETURNING over ``ids`` in ``states``; after commit, hand the changed jobs
+    to Redis (``send``) and emit ``event`` for each. Returns how many changed."""
+    jobs = list(QueueJob.objects.raw(sql, [ids, _states(states)]))
+    if jobs:
+        _after_commit(jobs, event, send=send)
+    return len(jobs)
 
 
-def _after_commit(jobs: list[QueueJob], event: str | None, *, send: bool) -> None:
-    if not jobs:
-        return
+def _after_commit(jobs: list[QueueJob], event: str, *, send: bool) -> None:
     items = [Dispatch(job.id, job.queue, job.priority, job.rq_id) for job in jobs] if send else []
-    events = [(event, job.id, event_fields_of(job)) for job in jobs] if event else []
+    events = [(event, job.id, event_fields_of(job)) for job in jobs]
 
     def publish() -> None:
         if items:
@@ -111,9 +114,7 @@ RETURNING j.*
 
 def jobs_requeue_ids(ids: list[uuid.UUID]) -> int:
     """Requeue those of ``ids`` that are failed or cancelled (as ``job_requeue`` does, one UPDATE for all)."""
-    jobs = _changed_jobs(_REQUEUE_SQL, [ids, _states(RETRYABLE_STATES)])
-    _after_commit(jobs, "job:enqueued", send=True)
-    return len(jobs)
+    return _change(_REQUEUE_SQL, ids, RETRYABLE_STATES, "job:enqueued", send=True)
 
 
 def jobs_requeue_where(job_filter: JobFilter, *, batch_size: int = BATCH_SIZE) -> int:
@@ -133,15 +134,14 @@ RETURNING j.*
 
 def jobs_cancel_ids(ids: list[uuid.UUID]) -> int:
     """Cancel those of ``ids`` still waiting; ask active ones to stop (cooperative, as ``job_cancel``)."""
-    jobs = _changed_jobs(_CANCEL_SQL, [ids, _states(CANCELLABLE_STATES)])
-    _after_commit(jobs, "job:cancelled", send=False)
+    cancelled = _change(_CANCEL_SQL, ids, CANCELLABLE_STATES, "job:cancelled", send=False)
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE jobs_queuejob SET cancel_requested = true, updated_at = now()"
             " WHERE id = ANY(%s) AND status = 'active' AND NOT cancel_requested",
             [ids],
         )
-        return len(jobs) + cursor.rowcount
+        return cancelled + cursor.rowcount
 
 
 def jobs_cancel_where(job_filter: JobFilter, *, batch_size: int = BATCH_SIZE) -> int:
@@ -164,9 +164,7 @@ RETURNING j.*
 
 def jobs_promote_ids(ids: list[uuid.UUID]) -> int:
     """Make those of ``ids`` that wait (scheduled, or retrying after a backoff) due now."""
-    jobs = _changed_jobs(_PROMOTE_SQL, [ids, _states(WAITING_STATES)])
-    _after_commit(jobs, "job:enqueued", send=True)
-    return len(jobs)
+    return _change(_PROMOTE_SQL, ids, WAITING_STATES, "job:enqueued", send=True)
 
 
 def jobs_promote_where(job_filter: JobFilter, *, batch_size: int = BATCH_SIZE) -> int:
