@@ -17,13 +17,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import Any
 
 import redis
 from rq import Queue, Worker
 from rq.job import Job, JobStatus as RqStatus
 
 from bench.procs import Children, tail
+from devstack.waiting import wait_for
 from bench.rqjobs import noop
 from bench.stack import Stack
 
@@ -68,17 +68,6 @@ def percentile(values: list[float], p: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 @dataclass
@@ -281,33 +270,33 @@ class Bench:
         # ours
         self.reset()
         proc = self.children.start("worker-idle", self._manage("run_worker", OUR_QUEUE), self.stack.env)
-        wait_until(lambda: self.children.check_alive(proc) or "listening on" in proc.log_path.read_text(),
-                   30, "the worker to start")
+        wait_for(lambda: self.children.check_alive(proc) or "listening on" in proc.log_path.read_text(),
+                   30, message="the worker to start")
         time.sleep(0.5)
         for _ in range(5):
             job_enqueue(**NOOP)
-        wait_until(lambda: self._completed() == 5, 30, "warm-up jobs")
+        wait_for(lambda: self._completed() == 5, 30, message="warm-up jobs")
         ids = []
         for _ in range(n):
             ids.append(job_enqueue(**NOOP).job.id)
             time.sleep(gap)
-        wait_until(lambda: self.children.check_alive(proc) or self._completed() == n + 5, 60, "latency jobs")
+        wait_for(lambda: self.children.check_alive(proc) or self._completed() == n + 5, 60, message="latency jobs")
         self.children.stop(proc)
         ours = [(started - created).total_seconds() * 1000 for started, created in
                 JobAttempt.objects.filter(job_id__in=ids).values_list("started_at", "job__created_at")]
         # raw RQ
         self.r.flushdb()
         proc = self.children.start("rqworker-idle", self._rq_worker(), self.stack.env)
-        wait_until(lambda: self.children.check_alive(proc) or Worker.count(connection=self.r, queue=self.raw_queue),
-                   30, "the RQ worker to start")
+        wait_for(lambda: self.children.check_alive(proc) or Worker.count(connection=self.r, queue=self.raw_queue),
+                   30, message="the RQ worker to start")
         time.sleep(0.5)
         warm = [self.raw_queue.enqueue(noop).id for _ in range(5)]
-        wait_until(lambda: self._raw_finished(warm), 30, "raw warm-up jobs")
+        wait_for(lambda: self._raw_finished(warm), 30, message="raw warm-up jobs")
         ids = []
         for _ in range(n):
             ids.append(self.raw_queue.enqueue(noop).id)
             time.sleep(gap)
-        wait_until(lambda: self.children.check_alive(proc) or self._raw_finished(ids), 60, "raw latency jobs")
+        wait_for(lambda: self.children.check_alive(proc) or self._raw_finished(ids), 60, message="raw latency jobs")
         self.children.stop(proc)
         raw = [(job.started_at - job.enqueued_at).total_seconds() * 1000 for job in self._raw_jobs(ids)]
         for p in (50, 95):
@@ -342,7 +331,7 @@ class Bench:
             self.stack.env,
         )
         try:
-            wait_until(lambda: self.children.check_alive(proc) or _port_open(port), 30, "uvicorn to listen")
+            wait_for(lambda: self.children.check_alive(proc) or _port_open(port), 30, message="uvicorn to listen")
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             path = f"/api/jobs/{job.id}"
             headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}

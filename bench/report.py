@@ -142,7 +142,7 @@ def write_markdown(path: Path, *, rows: list[Row], details: list[str], sizes: Si
         f"  {sizes.latency_gap * 1000:.0f} ms apart (longer than a no-op job takes, so the worker is idle).",
         "  Ours: `QueueJob.created_at` (set just before the INSERT) → `JobAttempt.started_at` (the",
         "  claim). Raw: RQ job `enqueued_at` → `started_at`. Nearest-rank percentiles.",
-        f"- **API**: `GET /api/jobs/{{id}}` of a completed job with `Authorization: Bearer` (a staff",
+        "- **API**: `GET /api/jobs/{id}` of a completed job with `Authorization: Bearer` (a staff",
         "  user's token with `view_queuejob`), against `uvicorn jobsite.asgi:application` started by",
         f"  the bench (one process, no access log); {sizes.api} sequential requests on one keep-alive",
         "  connection after 20 warm-up requests. Two baselines: RQ's own status lookup",

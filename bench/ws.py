@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from devstack.waiting import wait_for
 from jobs.context import JobContext
 from jobs.registry import job_type
 
@@ -135,7 +136,7 @@ def _session_cookie() -> str:
 
 def run(bench: Any, *, quick: bool = False) -> None:
     """Measure and add the rows to ``bench`` (bench.measure.Bench)."""
-    from bench.measure import Row, wait_until
+    from bench.measure import Row
     from jobs.enqueue import job_enqueue_many
     from jobs.queue_control import queue_pause, queue_resume
 
@@ -159,8 +160,8 @@ def run(bench: Any, *, quick: bool = False) -> None:
     workers = [children.start(f"worker-ws-{k}", [sys.executable, "-m", "bench.wsworker", QUEUE], worker_env)
                for k in range(load_jobs)]
     try:
-        wait_until(lambda: all(not children.check_alive(w) and "listening on" in w.log_path.read_text()
-                               for w in workers), 180, "the workers to start")
+        wait_for(lambda: all(not children.check_alive(w) and "listening on" in w.log_path.read_text()
+                               for w in workers), 180, message="the workers to start")
         children.check_alive(server)
         cookie = _session_cookie()
         base = f"ws://127.0.0.1:{port}"

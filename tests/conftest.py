@@ -9,26 +9,30 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from devstack.waiting import wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
+#: Debian's Chromium: Playwright's own browser download fails here, so browser tests launch this one.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05, message: str = "") -> Any:
-    """Poll until ``predicate`` returns something truthy; fail with ``message`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
-        time.sleep(interval)
+def make_user(username: str, *, perms: tuple[str, ...] = ("view_queuejob",), staff: bool = True,
+              password: str | None = None) -> Any:
+    """A user with the given ``jobs`` permissions; a password only to log in through a form (hashing costs ~0.2 s)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user(username, password=password, is_staff=staff)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=perms, content_type__app_label="jobs"))
+    return user
 
 
 def database_url() -> str:

@@ -16,8 +16,7 @@ from jobs.models import QueueJob
 from jobs.runner import run_job
 from jobs.states import JobStatus
 from monitoring import stream
-from tests.conftest import wait_for
-from tests.monitoring.conftest import make_user
+from tests.conftest import make_user, wait_for
 
 
 class Recorder:

@@ -2,30 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.db import connections
+
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, make_user
 
 
 PASSWORD = "queue-dash-pw-42"
 ACTIONS = ("add_queuejob", "change_queuejob", "delete_queuejob", "retry_queuejob", "cancel_queuejob", "pause_queue")
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-
-def make_user(username: str, *, perms: tuple[str, ...] = ("view_queuejob",), staff: bool = True,
-              password: str | None = None) -> Any:
-    """A staff user with the given jobs permissions; a password only if it logs in through a form."""
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.create_user(username, password=password, is_staff=staff)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=perms, content_type__app_label="jobs"))
-    return user
-
 
 @pytest.fixture
 def viewer(db: None) -> Any:

@@ -13,8 +13,7 @@ from django.utils import timezone
 
 from jobs.enqueue import job_enqueue, job_enqueue_many
 from jobs.models import QueueJob
-from tests.conftest import Processes, wait_for
-from tests.dashboard.conftest import CHROMIUM
+from tests.conftest import CHROMIUM, Processes, wait_for
 
 pytestmark = [
     pytest.mark.browser,

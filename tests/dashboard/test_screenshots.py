@@ -12,8 +12,7 @@ from jobs.enqueue import job_enqueue
 from jobs.generate import generate_jobs
 from jobs.models import QueueJob
 from jobs.queue_control import queue_pause
-from tests.conftest import ROOT, Processes, wait_for
-from tests.dashboard.conftest import CHROMIUM
+from tests.conftest import CHROMIUM, ROOT, Processes, wait_for
 
 pytestmark = [
     pytest.mark.browser,

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from jobs.enqueue import job_enqueue, job_enqueue_many
 from jobs.models import QueueJob, QueueState
-from tests.dashboard.conftest import make_user
+from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import psycopg
-import pytest
 
 from tests.conftest import ROOT, wait_for
 

@@ -6,21 +6,11 @@ from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
-from django.contrib.auth.models import Permission
 
 from monitoring.relay import stop_relay
+from tests.conftest import make_user
 
 PASSWORD = "watch-it-live-42"
-
-
-def make_user(username: str, *, staff: bool = True, can_view: bool = True, password: str | None = None) -> Any:
-    """A user; give a password only to log in through a form (hashing one costs ~0.2 s)."""
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.create_user(username, password=password, is_staff=staff)
-    if can_view:
-        user.user_permissions.add(Permission.objects.get(codename="view_queuejob", content_type__app_label="jobs"))
-    return user
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from jobs.models import QueueJob
 from jobsite.asgi import application as asgi_application
 from monitoring.relay import job_group
 from monitoring.routing import websocket_urlpatterns
-from tests.monitoring.conftest import make_user
+from tests.conftest import make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clean_relay")]
 
@@ -102,7 +102,7 @@ async def test_reconnecting_client_gets_a_fresh_snapshot_and_stale_events_are_dr
 
 async def test_anonymous_and_users_without_staff_or_permission_are_closed_with_4403(transactional_db: None) -> None:
     job = await enqueue()
-    staff_without_permission = await sync_to_async(make_user)("staff-only", can_view=False)
+    staff_without_permission = await sync_to_async(make_user)("staff-only", perms=())
     permission_but_not_staff = await sync_to_async(make_user)("not-staff", staff=False)
     for user in (AnonymousUser(), staff_without_permission, permission_but_not_staff):
         for path in (f"/ws/jobs/{job.id}/", "/ws/queues/"):

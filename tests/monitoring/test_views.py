@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from jobs.enqueue import job_enqueue
-from tests.monitoring.conftest import make_user
+from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ def test_progress_view_renders_the_snapshot_inside_the_admin() -> None:
 def test_progress_view_sends_others_to_the_admin_login() -> None:
     job = job_enqueue(type="demo.noop", payload={}).job
     url = f"/admin/queues/jobs/{job.id}/"
-    for client in (Client(), logged_in(make_user("staff-only", can_view=False)),
+    for client in (Client(), logged_in(make_user("staff-only", perms=())),
                    logged_in(make_user("not-staff", staff=False))):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/admin/login/?next=")
