@@ -9,7 +9,6 @@ job runs again; enqueue is always durable).
 """
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +20,7 @@ from psycopg.types.json import Jsonb
 
 from jobs.dispatch import Dispatch, dispatch, new_rq_id
 from jobs.errors import InvalidTransition
-from jobs.events import emit
+from jobs.events import emit, event_fields_of
 from jobs.models import QueueJob
 from jobs.retry import RetryPolicy
 from jobs.states import CANCELLABLE_STATES, RETRYABLE_STATES, AttemptOutcome, JobStatus
@@ -57,31 +56,34 @@ WITH claimed AS (
            progress_percent = 0, progress_stage = '', progress_message = ''
      WHERE j.id = %(id)s AND j.status = 'pending'
        AND NOT EXISTS (SELECT 1 FROM jobs_queuestate s WHERE s.name = j.queue AND s.paused)
- RETURNING j.id, j.type, j.queue, j.priority, j.payload, j.attempts, j.attempts - j.interruptions,
-           j.max_attempts, j.retry_policy, j.timeout, j.correlation_id
+ RETURNING j.*
 ), attempt AS (
     INSERT INTO jobs_jobattempt (job_id, number, worker, pid, started_at, lease_expires_at, outcome,
                                  error_type, error_message, traceback)
     SELECT id, attempts, %(worker)s, %(pid)s, now(), now() + make_interval(secs => %(lease)s), '', '', '', ''
       FROM claimed
- RETURNING id
+ RETURNING id AS attempt_id
 )
-SELECT claimed.*, attempt.id, {_ASYNC_COMMIT} FROM claimed, attempt
+SELECT claimed.*, attempt.attempt_id, {_ASYNC_COMMIT} FROM claimed, attempt
 """
 
 
 def job_claim(job_id: str | uuid.UUID, *, worker: str, pid: int, lease: float) -> Claim | None:
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, {"id": job_id, "worker": worker, "pid": pid, "lease": lease})
-        row = cursor.fetchone()
-    if row is None:
+    """Win the job (or None: someone else did, or it is no longer pending) and open its attempt.
+
+    One statement returns the whole row, so the job:active event is built without another query.
+    """
+    params = {"id": job_id, "worker": worker, "pid": pid, "lease": lease}
+    job = next(iter(QueueJob.objects.raw(_CLAIM_SQL, params)), None)
+    if job is None:
         return None
-    # Django's psycopg setup hands jsonb back as text; the ORM decodes it, raw SQL must.
-    fields = list(row[:12])
-    fields[4], fields[8] = json.loads(fields[4]), json.loads(fields[8])
-    claim = Claim(*fields)
-    emit("job:active", claim.job_id, type=claim.type, queue=claim.queue, status=JobStatus.ACTIVE,
-         attempts=claim.attempt, correlation_id=claim.correlation_id)
+    claim = Claim(
+        job_id=job.id, type=job.type, queue=job.queue, priority=job.priority, payload=job.payload,
+        attempt=job.attempts, charged=job.attempts - job.interruptions, max_attempts=job.max_attempts,
+        retry_policy=job.retry_policy, timeout=job.timeout, correlation_id=job.correlation_id,
+        attempt_id=job.attempt_id,
+    )
+    emit("job:active", claim.job_id, **event_fields_of(job))
     return claim
 
 

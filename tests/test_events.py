@@ -7,7 +7,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from jobs import events
 from jobs.enqueue import job_enqueue, job_enqueue_many
@@ -69,6 +71,24 @@ def test_event_carries_the_same_public_fields_as_the_api(recorder: Recorder) -> 
     assert message == {"type": "job.event", "event": "job:enqueued", "job": api, "seq": message["seq"],
                        "at": message["at"]}
     assert message["seq"] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_costs_two_statements_and_its_active_event_the_whole_shape(recorder: Recorder) -> None:
+    """The claim returns the whole row: the job:active event needs no query of its own (the hot path)."""
+    job = job_enqueue(type="demo.noop", payload={}).job
+    with CaptureQueriesContext(connection) as queries:
+        run_job(str(job.id))  # the worker's code path
+    assert len(queries) == 2, [q["sql"][:60] for q in queries]  # claim, finish
+    events.flush()
+    active = [e for e in recorder.events if e.job_id == str(job.id) and e.name == "job:active"][-1]
+    client = Client()
+    client.force_login(make_user("watcher"))
+    api = client.get(f"/api/jobs/{job.id}").json()
+    assert active.job.keys() == api.keys()
+    for key in ("id", "type", "payload", "created_at", "started_at", "max_attempts", "correlation_id"):
+        assert active.job[key] == api[key], key
+    assert active.job["status"] == "active" and active.job["attempts"] == 1
 
 
 @pytest.mark.django_db(transaction=True)
