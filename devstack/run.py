@@ -241,7 +241,13 @@ def start_services(env: dict[str, str], started: list[_Stoppable]) -> None:
         say("devstack", "using REDIS_URL from the environment")
 
 
-def banner(port: int, env: dict[str, str]) -> str:
+def api_token_in(output: str) -> str:
+    """The API key bootstrap_demo printed (its last line starting with jobs.tokens.TOKEN_PREFIX), or ""."""
+    keys = [line.strip() for line in output.splitlines() if line.startswith("jq_")]
+    return keys[-1] if keys else ""
+
+
+def banner(port: int, env: dict[str, str], token: str = "") -> str:
     base = f"http://127.0.0.1:{port}"
     password = env.get("DEMO_PASSWORD", "admin")
     rows = [
@@ -249,7 +255,7 @@ def banner(port: int, env: dict[str, str]) -> str:
         ("Admin", f"{base}/admin/"),
         ("API docs", f"{base}/api/docs"),
         ("Login", f"admin / {password}"),
-        ("API token", "printed above by bootstrap_demo"),
+        ("API token", token or "see bootstrap_demo's output above"),
         ("Database", env["DATABASE_URL"]),
         ("Redis", env["REDIS_URL"]),
         ("Stop", "Ctrl-C"),
@@ -278,11 +284,15 @@ def main() -> int:
     children: list[Child] = []
     try:
         start_services(env, started)
+        token = ""
         for argv in setup_steps(python):
             if stop.event.is_set():
                 return 0
             say("devstack", "running " + " ".join(argv[1:]))
-            code = subprocess.run(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL).returncode
+            step = subprocess.run(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+            _write(step.stdout)
+            token = api_token_in(step.stdout) or token  # for the banner, where a newcomer looks
+            code = step.returncode
             if stop.event.is_set():
                 return 0
             if code != 0:
@@ -296,7 +306,7 @@ def main() -> int:
             children.append(Child(spec, env, next(colors, None) if colors else None))
         say("devstack", f"started {', '.join(c.name for c in children)}; waiting for the web")
         return supervise(children, f"http://127.0.0.1:{port}/admin/login/", stop,
-                         lambda: _write(banner(port, env)))
+                         lambda: _write(banner(port, env, token)))
     except Exception as exc:  # report, then still clean up below
         say("devstack", f"error: {exc}")
         return 1
