@@ -96,7 +96,9 @@ def log_sink(events: list[JobEvent]) -> None:
         if event.name != "job:progress":
             job = event.job
             extras = " ".join(f"{key}={job[key]}" for key in _LOGGED_FIELDS if job.get(key) is not None)
-            logger.info("event=%s job=%s seq=%s %s", event.name, event.job_id, event.seq, extras)
+            # The stream numbers most state changes later, from its batching thread: log seq only when known.
+            seq = "" if event.seq is None else f" seq={event.seq}"
+            logger.info("event=%s job=%s%s %s", event.name, event.job_id, seq, extras)
 
 
 _LOGGED_FIELDS = ("type", "queue", "status", "attempts", "error", "correlation_id")
