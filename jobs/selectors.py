@@ -151,19 +151,19 @@ def oldest_pending(queues: list[str]) -> dict[str, datetime | None]:
         return dict(cursor.fetchall())
 
 
-def worker_list() -> list[Worker]:
-    """RQ's registered workers (empty when Redis is unreachable)."""
+def worker_list() -> list[Worker] | None:
+    """RQ's registered workers, or None when Redis is unreachable."""
     try:
         return Worker.all(connection=redis_connection())
     except redis.RedisError as exc:
         logger.warning("event=workers_unavailable error=%r", exc)
-        return []
+        return None
 
 
-def workers_per_queue(workers: list[Worker]) -> dict[str, int]:
-    """How many of ``workers`` listen on each logical queue."""
+def workers_per_queue(workers: list[Worker] | None) -> dict[str, int]:
+    """How many of ``workers`` listen on each logical queue (none known when Redis is unreachable)."""
     result: dict[str, int] = {}
-    for worker in workers:
+    for worker in workers or ():
         for name in {logical_queue(q) for q in worker.queue_names()}:
             result[name] = result.get(name, 0) + 1
     return result

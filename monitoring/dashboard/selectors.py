@@ -2,25 +2,20 @@
 (jobs.counts), so a page answers in milliseconds whether the job table holds a thousand rows or millions."""
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import redis
 from django.db import connection
 from django.db.models import Count, Max
 from django.utils import timezone
-from rq import Worker
 
 from jobs.conf import get_config
 from jobs.counts import Minute, throughput
-from jobs.dispatch import logical_queue, redis_connection
+from jobs.dispatch import logical_queue
 from jobs.models import JobAttempt, QueueJob
-from jobs.selectors import QueueStats, queue_stats
+from jobs.selectors import QueueStats, queue_stats, worker_list
 from jobs.states import JobStatus
-
-logger = logging.getLogger(__name__)
 
 STATES = list(JobStatus.values)
 
@@ -131,10 +126,8 @@ class WorkerRow:
 
 def worker_rows() -> tuple[list[WorkerRow], bool]:
     """RQ's worker registry, with each worker's running job from the open attempts; (rows, redis reachable)."""
-    try:
-        workers = Worker.all(connection=redis_connection())
-    except redis.RedisError as exc:
-        logger.warning("event=workers_unavailable error=%r", exc)
+    workers = worker_list()
+    if workers is None:
         return [], False
     stale_after = timedelta(seconds=get_config().lease_seconds)
     now = timezone.now()
