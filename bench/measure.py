@@ -23,9 +23,9 @@ from rq import Queue, Worker
 from rq.job import Job, JobStatus as RqStatus
 
 from bench.procs import Children, tail
-from devstack.waiting import wait_for
 from bench.rqjobs import noop
 from bench.stack import Stack
+from devstack.waiting import wait_for
 
 RAW_QUEUE = "bench_raw"
 #: demo.noop runs on queue "default" with priority 5, so its RQ list is "default".
@@ -271,7 +271,7 @@ class Bench:
         self.reset()
         proc = self.children.start("worker-idle", self._manage("run_worker", OUR_QUEUE), self.stack.env)
         wait_for(lambda: self.children.check_alive(proc) or "listening on" in proc.log_path.read_text(),
-                   30, message="the worker to start")
+                 30, message="the worker to start")
         time.sleep(0.5)
         for _ in range(5):
             job_enqueue(**NOOP)
@@ -288,7 +288,7 @@ class Bench:
         self.r.flushdb()
         proc = self.children.start("rqworker-idle", self._rq_worker(), self.stack.env)
         wait_for(lambda: self.children.check_alive(proc) or Worker.count(connection=self.r, queue=self.raw_queue),
-                   30, message="the RQ worker to start")
+                 30, message="the RQ worker to start")
         time.sleep(0.5)
         warm = [self.raw_queue.enqueue(noop).id for _ in range(5)]
         wait_for(lambda: self._raw_finished(warm), 30, message="raw warm-up jobs")

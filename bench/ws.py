@@ -161,7 +161,7 @@ def run(bench: Any, *, quick: bool = False) -> None:
                for k in range(load_jobs)]
     try:
         wait_for(lambda: all(not children.check_alive(w) and "listening on" in w.log_path.read_text()
-                               for w in workers), 180, message="the workers to start")
+                             for w in workers), 180, message="the workers to start")
         children.check_alive(server)
         cookie = _session_cookie()
         base = f"ws://127.0.0.1:{port}"
