@@ -18,9 +18,9 @@ WARM, RUNS = 3, 15
 
 
 def _pages(count: int) -> list[tuple[str, str]]:
-    from jobs.filters import JobFilter
     from jobs.models import QueueJob
-    from jobs.paging import encode, keyset_page
+    from jobs.selectors.filters import JobFilter
+    from jobs.selectors.paging import encode, keyset_page
 
     job = QueueJob.objects.filter(queue="email", status="failed").order_by("-created_at").only("id").first()
     cursor = keyset_page(JobFilter(queue="email").queryset(), limit=50).next_cursor
@@ -64,7 +64,7 @@ def run(bench: Any, *, quick: bool = False) -> None:
     from django.test import Client
 
     from bench.measure import Row, percentile
-    from jobs.generate import generate_jobs
+    from jobs.management.generate import generate_jobs
 
     count = 100_000 if quick else 1_000_000
     print(f"dashboard: generate_jobs --count {count:,}, then page times in-process", flush=True)

@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, _exit_on_signal)
     began = time.monotonic()
     with ExitStack() as stack:
-        from bench import report, stack as stack_mod
+        from bench import report
+        from bench import stack as stack_mod
         from bench.measure import Bench, Sizes
 
         load_start = report.loadavg()

@@ -20,7 +20,8 @@ from time import perf_counter
 
 import redis
 from rq import Queue, Worker
-from rq.job import Job, JobStatus as RqStatus
+from rq.job import Job
+from rq.job import JobStatus as RqStatus
 
 from bench.procs import Children, tail
 from bench.rqjobs import noop
@@ -141,7 +142,7 @@ class Bench:
     # ------------------------------------------------------------- enqueue
 
     def enqueue_single(self) -> None:
-        from jobs.enqueue import job_enqueue
+        from jobs.engine.enqueue import job_enqueue
 
         n = self.sizes.single
         self._phase = f"single enqueue, N={n}"
@@ -169,7 +170,7 @@ class Bench:
                       "higher"))
 
     def enqueue_bulk(self) -> None:
-        from jobs.enqueue import job_enqueue_many
+        from jobs.engine.enqueue import job_enqueue_many
 
         n, batch = self.sizes.bulk, self.sizes.batch
         self._phase = f"bulk enqueue, N={n}"
@@ -196,7 +197,7 @@ class Bench:
     # ---------------------------------------------------------- throughput
 
     def _fill_ours(self, n: int) -> None:
-        from jobs.enqueue import job_enqueue_many
+        from jobs.engine.enqueue import job_enqueue_many
 
         batch = self.sizes.batch
         for done in range(0, n, batch):
@@ -262,7 +263,7 @@ class Bench:
     # ------------------------------------------------------------- latency
 
     def pickup_latency(self) -> None:
-        from jobs.enqueue import job_enqueue
+        from jobs.engine.enqueue import job_enqueue
         from jobs.models import JobAttempt
 
         n, gap = self.sizes.latency, self.sizes.latency_gap
@@ -312,9 +313,9 @@ class Bench:
         from django.contrib.auth import get_user_model
         from django.contrib.auth.models import Permission
 
-        from jobs.enqueue import job_enqueue
+        from jobs.api.tokens import api_token_create
+        from jobs.engine.enqueue import job_enqueue
         from jobs.models import QueueJob
-        from jobs.tokens import api_token_create
 
         n = self.sizes.api
         print(f"GET /api/jobs/{{id}} latency, {n} sequential keep-alive requests to uvicorn", flush=True)

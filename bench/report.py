@@ -155,7 +155,7 @@ def write_markdown(path: Path, *, rows: list[Row], details: list[str], sizes: Si
         "  here), the rest mostly the job row's non-HOT update across its indexes (the dashboard's",
         "  filters and search) and the count trigger. RQ's Redis work is the same on both sides",
         "  (`MONITOR` over 300 jobs: the same commands, plus one batched event script per job on",
-        "  ours). Hence about 0.4-0.5x raw RQ for no-op jobs, not DESIGN.md's ~0.9x estimate.",
+        "  ours). Hence about 0.4-0.5x raw RQ for no-op jobs, not the ~0.9x first estimated.",
         "- Noise: the machine is shared (other test suites may run at the same time); compare",
         "  ratios between runs, not absolute numbers.",
     ]

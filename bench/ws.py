@@ -30,8 +30,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from devstack.waiting import wait_for
-from jobs.context import JobContext
-from jobs.registry import job_type
+from jobs.core.registry import job_type
+from jobs.execution.context import JobContext
 
 QUEUE = "report"
 LOAD_JOBS = 50
@@ -137,8 +137,8 @@ def _session_cookie() -> str:
 def run(bench: Any, *, quick: bool = False) -> None:
     """Measure and add the rows to ``bench`` (bench.measure.Bench)."""
     from bench.measure import Row
-    from jobs.enqueue import job_enqueue_many
-    from jobs.queue_control import queue_pause, queue_resume
+    from jobs.engine.enqueue import job_enqueue_many
+    from jobs.engine.queues import queue_pause, queue_resume
 
     load_jobs = 10 if quick else LOAD_JOBS
     latency_jobs, latency_ticks = (2, 50) if quick else (LATENCY_JOBS, LATENCY_TICKS)

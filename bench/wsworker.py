@@ -5,7 +5,8 @@ import django
 
 django.setup()
 
-import bench.ws  # noqa: E402,F401  (registers bench.ticks)
 from django.core.management import call_command  # noqa: E402
+
+import bench.ws  # noqa: E402,F401  (registers bench.ticks)
 
 call_command("run_worker", *sys.argv[1:])

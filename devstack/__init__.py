@@ -1,4 +1,4 @@
-"""Zero-config developer stack (DESIGN.md principle 7).
+"""Zero-config developer stack (README, "The two commands").
 
 `make run` and `make test` need a PostgreSQL and a Redis. When the environment
 names none (`DATABASE_URL`, `REDIS_URL`), this package starts an embedded

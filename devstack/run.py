@@ -56,7 +56,7 @@ class ProcSpec:
 
 
 def child_specs(python: str, port: int) -> list[ProcSpec]:
-    """The processes of DESIGN.md "Processes", as `make run` starts them."""
+    """The processes of a deployment (docs/architecture.md), as `make run` starts them."""
     manage = [python, "manage.py"]
     return [
         ProcSpec("web", [python, "-m", "uvicorn", "jobsite.asgi:application",

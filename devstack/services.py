@@ -379,7 +379,7 @@ def start_valkey(
 
     Not persistent by default (`--save "" --appendonly no`): tests want a
     clean server, and Redis content is rebuildable from PostgreSQL anyway
-    (DESIGN.md principle 1). `persistent=True` keeps an append-only file in
+    (README, "Guarantees"). `persistent=True` keeps an append-only file in
     `data_dir`, so a restart on the same dir keeps the data, like a real
     Redis with AOF. The server runs in its own session so a Ctrl-C at the
     terminal does not stop it before the processes that still need it.

@@ -7,8 +7,8 @@ from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
 
+from jobs.core.registry import all_job_types
 from jobs.models import QueueJob, Schedule, ScheduleFiring
-from jobs.registry import all_job_types
 
 
 class ScheduleForm(forms.ModelForm):

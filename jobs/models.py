@@ -11,8 +11,8 @@ from django.db.models import F, Func, Q, TextField, Value
 from django.db.models.functions import Cast, Left
 from django.utils.timezone import now as tz_now
 
-from jobs.states import LIVE_STATES, AttemptOutcome, JobStatus
-
+from jobs.core.cron import next_fire_time, schedule_validate
+from jobs.core.states import LIVE_STATES, AttemptOutcome, JobStatus
 
 #: Payload search looks at (and indexes) this many leading characters of the payload's
 #: JSON text: every status change re-indexes the row, so the index must stay small
@@ -116,7 +116,7 @@ class QueueJob(models.Model):
                 condition=Q(status=JobStatus.PENDING, dispatched_at__isnull=True),
             ),
             models.Index(fields=["correlation_id"], name="job_correlation", condition=~Q(correlation_id="")),
-            # Dashboard (jobs.filters): a queue's finished jobs by finish time.
+            # Dashboard (jobs.selectors.filters): a queue's finished jobs by finish time.
             models.Index(fields=["queue", "-finished_at", "-id"], name="job_queue_finished_id",
                          condition=Q(finished_at__isnull=False)),
             # Substring search (pg_trgm): the payload's first SEARCH_PAYLOAD_CHARS characters, and errors.
@@ -209,16 +209,12 @@ class Schedule(models.Model):
         return f"{self.name} ({self.cron} {self.timezone})"
 
     def clean(self) -> None:
-        from jobs.schedules import schedule_validate
-
         self.payload = schedule_validate(
             job_type=self.job_type, payload=self.payload or {}, cron=self.cron, timezone_name=self.timezone
         )
 
     def save(self, *args: object, **kwargs: object) -> None:
         """A new or re-timed schedule gets its next fire time computed from now."""
-        from jobs.schedules import next_fire_time
-
         update_fields = kwargs.get("update_fields")
         if update_fields is None or {"cron", "timezone", "enabled"} & set(update_fields):  # type: ignore[arg-type]
             if self.next_fire_at is None or self._timing_changed():
@@ -296,7 +292,7 @@ class SearchDocument(models.Model):
 # Counting 1M rows per page view is too slow, so PostgreSQL keeps the counts:
 # triggers on jobs_queuejob append +1/-1 rows to JobCountDelta (append-only, so
 # concurrent transitions never wait on a shared counter row), and the scheduler
-# folds them into JobCount and JobThroughput (jobs.counts). A count is JobCount
+# folds them into JobCount and JobThroughput (jobs.selectors.counts). A count is JobCount
 # plus the deltas not folded yet: exact, and transactional.
 
 

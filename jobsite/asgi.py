@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP goes to Django, WebSockets to the Channels consumers (monitoring.routing).
+"""ASGI entry point: HTTP goes to Django, WebSockets to the Channels consumers (monitoring.live.routing).
 
 WebSockets get the session user (AuthMiddlewareStack) and are refused unless
 their Origin is one of ALLOWED_HOSTS, so another site cannot open them with
@@ -15,7 +15,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from monitoring.routing import websocket_urlpatterns  # noqa: E402
+from monitoring.live.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter({
     "http": django_application,

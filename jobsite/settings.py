@@ -149,7 +149,7 @@ JOB_TYPE_MODULES = [
     "jobs.jobtypes.notification",
 ] + (["jobs.jobtypes.demo"] if JOBS_DEMO_TYPES else [])
 
-#: Per-queue policy (DESIGN.md, "Queues"). Backoff: ("sequence", [s, ...]),
+#: Per-queue policy (README, "Configuration"). Backoff: ("sequence", [s, ...]),
 #: ("exponential", base_s) or ("fixed", s). Keep: (max count, max age in s or None).
 JOB_QUEUES: dict[str, dict] = {
     "default": {"attempts": 3, "backoff": ("sequence", [1, 5, 30]), "concurrency": 4,
@@ -167,7 +167,7 @@ JOB_QUEUES: dict[str, dict] = {
 }
 
 #: django-rq needs a connection per RQ queue; RQ queue names are derived from
-#: JOB_QUEUES by jobs.dispatch (one RQ list per queue and priority band).
+#: JOB_QUEUES by jobs.engine.dispatch (one RQ list per queue and priority band).
 RQ_QUEUES = {
     f"{name}{suffix}": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}
     for name in JOB_QUEUES
@@ -178,7 +178,7 @@ RQ_QUEUES = {
 
 #: What jobs.events.emit hands every lifecycle event and progress tick to, in order
 #: (the stream sink first: it stamps the sequence number the others carry).
-JOB_EVENT_SINKS = ["monitoring.stream.stream_sink", "jobs.events.log_sink", "jobs.webhooks.webhook_sink"]
+JOB_EVENT_SINKS = ["jobs.events.stream.stream_sink", "jobs.events.log.log_sink", "jobs.engine.deliveries.webhook_sink"]
 #: channels-redis' pub/sub layer: measured here at ~0.2 ms and ~6,000 group messages/s
 #: against ~1-2.7 ms and ~600/s for its core (list-based) layer. Redis pub/sub ignores
 #: db numbers, so the prefix is made from REDIS_URL to keep deployments sharing a server apart.

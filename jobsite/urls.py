@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from jobs.api import api
+from jobs.api.views import api
 from monitoring.health import healthz
 
 urlpatterns = [

@@ -14,7 +14,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
 
-from monitoring.dashboard.access import ADD, can_view
+from jobs.core.permissions import ADD, can_view
 
 
 class JobsAdminSite(admin.AdminSite):

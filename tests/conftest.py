@@ -47,7 +47,7 @@ def database_url() -> str:
 @pytest.fixture(autouse=True)
 def _clean_redis() -> Iterator[None]:
     """Each test starts with an empty Redis database (only the configured db number)."""
-    from jobs.dispatch import redis_connection
+    from jobs.core.transport import redis_connection
 
     redis_connection().flushdb()
     yield

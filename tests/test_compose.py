@@ -134,7 +134,7 @@ def test_commands_are_real_project_commands(compose: dict[str, Any], name: str) 
     cmd = load_command_class(commands[args[2]], args[2])
     cmd.create_parser("manage.py", args[2]).parse_args(args[3:])
     if args[2] == "run_worker":
-        from jobs.conf import get_config
+        from jobs.core.config import get_config
 
         assert set(args[3:]) <= set(get_config().queues)
 

@@ -10,8 +10,8 @@ from collections import Counter
 
 from pydantic import BaseModel, Field
 
-from jobs.context import JobContext
-from jobs.registry import job_type
+from jobs.core.registry import job_type
+from jobs.execution.context import JobContext
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"[a-zA-Z\u00C0-\u024F']+")

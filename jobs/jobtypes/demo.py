@@ -10,10 +10,10 @@ import time
 from django.db import connection
 from pydantic import BaseModel, Field
 
-from jobs.context import JobContext
-from jobs.errors import PermanentError
-from jobs.registry import job_type
-from jobs.retry import RetryPolicy
+from jobs.core.errors import PermanentError
+from jobs.core.registry import job_type
+from jobs.core.retry import RetryPolicy
+from jobs.execution.context import JobContext
 
 #: Short, jitter-free backoff so retry tests measure exact gaps quickly.
 FAST_RETRY = RetryPolicy(max_attempts=3, backoff="sequence", delays=(0.5, 1.0), jitter=0.0)

@@ -5,8 +5,8 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from pydantic import BaseModel, EmailStr, Field
 
-from jobs.context import JobContext
-from jobs.registry import job_type
+from jobs.core.registry import job_type
+from jobs.execution.context import JobContext
 
 
 class EmailPayload(BaseModel):

@@ -5,9 +5,9 @@ from django.contrib.postgres.search import SearchVector
 from django.db.models import Value
 from pydantic import BaseModel, Field
 
-from jobs.context import JobContext
+from jobs.core.registry import job_type
+from jobs.execution.context import JobContext
 from jobs.models import SearchDocument
-from jobs.registry import job_type
 
 LANGUAGES = ("simple", "english", "french", "german", "spanish", "italian", "portuguese", "dutch")
 

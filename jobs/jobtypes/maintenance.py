@@ -4,10 +4,10 @@ from __future__ import annotations
 from django.db import connection
 from pydantic import BaseModel
 
-from jobs.context import JobContext
-from jobs.registry import job_type
-from jobs.reports import queue_report
-from jobs.retention import prune_jobs
+from jobs.core.registry import job_type
+from jobs.execution.context import JobContext
+from jobs.plugins.pruner import prune_jobs
+from jobs.selectors.reports import queue_report
 
 JOB_TABLES = ("jobs_queuejob", "jobs_jobattempt", "jobs_schedulefiring")
 

@@ -1,4 +1,4 @@
-"""notification.webhook: one webhook delivery (see jobs.webhooks), retried by the notification queue's policy."""
+"""notification.webhook: one webhook delivery (see jobs.events.webhooks), retried by the notification queue's policy."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,9 +6,9 @@ from typing import Any
 from django.conf import settings
 from pydantic import BaseModel, Field, field_validator
 
-from jobs.context import JobContext
-from jobs.registry import job_type
-from jobs.webhooks import MAX_URL_LENGTH, WEBHOOK_JOB_TYPE, deliver, webhook_url_problem
+from jobs.core.registry import job_type
+from jobs.events.webhooks import MAX_URL_LENGTH, WEBHOOK_JOB_TYPE, deliver, webhook_url_problem
+from jobs.execution.context import JobContext
 
 
 class WebhookPayload(BaseModel):

@@ -1,4 +1,4 @@
-"""The specifications' recurring jobs, all UTC (DESIGN.md, "Queues")."""
+"""The specifications' recurring jobs, all UTC (README, "Recurring jobs, retention and health")."""
 from datetime import datetime, timezone
 
 from croniter import croniter

@@ -8,14 +8,12 @@ jobs.counts folds the deltas into jobs_jobcount and jobs_jobthroughput.
 """
 
 import django.contrib.postgres.indexes
-import django.db.models.functions.text
-from django.contrib.postgres.operations import TrigramExtension
 import django.db.models.functions.comparison
 import django.db.models.functions.datetime
 import django.db.models.functions.text
 from django.conf import settings
+from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations, models
-
 
 COUNT_TRIGGERS = """
 CREATE FUNCTION jobs_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$

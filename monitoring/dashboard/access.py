@@ -1,8 +1,9 @@
 """Who may see and do what on the dashboard.
 
-Seeing needs staff status and ``jobs.view_queuejob`` (anyone else is sent to
-the admin login, as the admin does). Each action needs its own permission;
-a user without it does not get the button, and the endpoint answers 403.
+Seeing needs staff status and ``jobs.view_queuejob`` (jobs.core.permissions;
+anyone else is sent to the admin login, as the admin does). Each action needs
+its own permission; a user without it does not get the button, and the
+endpoint answers 403.
 """
 from __future__ import annotations
 
@@ -14,29 +15,10 @@ from django.contrib.auth.decorators import user_passes_test
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
-VIEW = "jobs.view_queuejob"
-ADD = "jobs.add_queuejob"
-CHANGE = "jobs.change_queuejob"
-DELETE = "jobs.delete_queuejob"
-RETRY = "jobs.retry_queuejob"
-CANCEL = "jobs.cancel_queuejob"
-PAUSE = "jobs.pause_queue"
-
-#: Template names of the permissions (``perms_ok.retry`` …).
-PERMISSIONS = {"add": ADD, "change": CHANGE, "delete": DELETE, "retry": RETRY, "cancel": CANCEL, "pause": PAUSE}
-
-
-def can_view(user: Any) -> bool:
-    return bool(user and user.is_authenticated and user.is_active and user.is_staff and user.has_perm(VIEW))
-
+from jobs.core.permissions import can_view
 
 #: Decorator: staff with the view permission only; others go to the admin login page.
 viewers_only: Callable = user_passes_test(can_view, login_url="admin:login")
-
-
-def allowed(user: Any) -> dict[str, bool]:
-    """Which actions ``user`` may take, for templates (buttons are shown only when allowed)."""
-    return {name: user.has_perm(permission) for name, permission in PERMISSIONS.items()}
 
 
 def require(user: Any, permission: str) -> None:

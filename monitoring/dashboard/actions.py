@@ -10,13 +10,14 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from jobs.bulk import ACTIONS, jobs_act_where
-from jobs.counts import jobs_matching_count
-from jobs.errors import InvalidTransition, JobTypeError
-from jobs.filters import FilterError
-from jobs.queue_control import queue_pause, queue_resume
-from jobs.selectors import job_get
-from jobs.transitions import job_cancel, job_requeue
+from jobs.core import permissions
+from jobs.core.errors import InvalidTransition, JobTypeError
+from jobs.engine.bulk import ACTIONS, jobs_act_where
+from jobs.engine.queues import queue_pause, queue_resume
+from jobs.engine.transitions import job_cancel, job_requeue
+from jobs.selectors.counts import jobs_matching_count
+from jobs.selectors.filters import FilterError
+from jobs.selectors.jobs import job_get
 from monitoring.dashboard import access
 from monitoring.dashboard.audit import log_action
 from monitoring.dashboard.params import parse
@@ -76,13 +77,13 @@ def bulk_action(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@access.needs(access.PAUSE)
+@access.needs(permissions.PAUSE)
 def pause(request: HttpRequest, name: str) -> HttpResponse:
     return _switch(request, name, paused=True)
 
 
 @require_POST
-@access.needs(access.PAUSE)
+@access.needs(permissions.PAUSE)
 def resume(request: HttpRequest, name: str) -> HttpResponse:
     return _switch(request, name, paused=False)
 
@@ -100,13 +101,13 @@ def _switch(request: HttpRequest, name: str, *, paused: bool) -> HttpResponse:
 
 
 @require_POST
-@access.needs(access.RETRY)
+@access.needs(permissions.RETRY)
 def job_retry(request: HttpRequest, job_id: str) -> HttpResponse:
     return _job_action(request, job_id, "retry")
 
 
 @require_POST
-@access.needs(access.CANCEL)
+@access.needs(permissions.CANCEL)
 def job_cancel_view(request: HttpRequest, job_id: str) -> HttpResponse:
     return _job_action(request, job_id, "cancel")
 

@@ -10,24 +10,25 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 
-from jobs.enqueue import job_enqueue
-from jobs.errors import JobTypeError
+from jobs.core import permissions
+from jobs.core.errors import JobTypeError
+from jobs.core.registry import all_job_types, get_job_type
+from jobs.engine.enqueue import job_enqueue
 from jobs.models import JobSource
-from jobs.registry import all_job_types, get_job_type
-from jobs.selectors import job_get
+from jobs.selectors.jobs import job_get
 from monitoring.dashboard import access
 from monitoring.dashboard.audit import log_action
 from monitoring.dashboard.payload_form import AddJobForm
 from monitoring.dashboard.views import page_context
 
 
-@access.needs(access.ADD)
+@access.needs(permissions.ADD)
 def add_choose(request: HttpRequest) -> HttpResponse:
     return render(request, "admin/queues/dashboard/add_choose.html", page_context(
         request, "Add a job", job_types=all_job_types()))
 
 
-@access.needs(access.ADD)
+@access.needs(permissions.ADD)
 def add_job(request: HttpRequest, type_name: str) -> HttpResponse:
     try:
         job_type = get_job_type(type_name)

@@ -4,11 +4,11 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from jobs.states import CANCELLABLE_STATES, RETRYABLE_STATES, JobStatus
+from jobs.core.states import CANCELLABLE_STATES, RETRYABLE_STATES, JobStatus
 from monitoring.dashboard import access
-from monitoring.dashboard.job_selectors import job_detail
+from monitoring.dashboard.selectors import job_detail
 from monitoring.dashboard.views import page_context
-from monitoring.selectors import job_snapshot
+from monitoring.live.snapshots import job_snapshot
 
 
 @access.viewers_only

@@ -9,9 +9,9 @@ from urllib.parse import urlencode
 from django.http import QueryDict
 from django.utils import timezone
 
-from jobs.filters import FilterError, JobFilter
-from jobs.paging import SORTS
-from jobs.states import FINAL_STATES, JobStatus
+from jobs.core.states import FINAL_STATES, JobStatus
+from jobs.selectors.filters import FilterError, JobFilter
+from jobs.selectors.paging import SORTS
 
 #: The time-range menu: key -> (label, seconds back from now).
 TIME_RANGES: dict[str, tuple[str, int]] = {

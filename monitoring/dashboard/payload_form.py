@@ -1,4 +1,4 @@
-"""The "add job" form, generated from a job type's pydantic payload model (DESIGN.md principle 4).
+"""The "add job" form, generated from a job type's pydantic payload model (one declaration per job type: jobs.core.registry).
 
 The model's JSON Schema drives it: each property becomes a field of the
 matching kind (text, number, whole number, yes/no, choice, email, a list
@@ -14,9 +14,9 @@ from typing import Any
 
 from django import forms
 
-from jobs.conf import PRIORITY_RANGE, get_config
-from jobs.errors import JobTypeError
-from jobs.registry import JobType
+from jobs.core.config import PRIORITY_RANGE, get_config
+from jobs.core.errors import JobTypeError
+from jobs.core.registry import JobType
 
 #: Text longer than this (or unbounded) gets a text area instead of a one-line input.
 LONG_TEXT = 2000

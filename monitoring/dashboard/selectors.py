@@ -1,66 +1,25 @@
 """Reads for the dashboard pages. Each page's queries are index lookups or reads of the kept counts
-(jobs.counts), so a page answers in milliseconds whether the job table holds a thousand rows or millions."""
+(jobs.selectors.counts), so a page answers in milliseconds whether the job table holds a thousand rows or millions."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.contrib.admin.models import LogEntry
 from django.db import connection
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from jobs.conf import get_config
-from jobs.counts import Minute, throughput
-from jobs.dispatch import logical_queue
+from jobs.core.config import get_config
+from jobs.core.states import FINAL_STATES, JobStatus
+from jobs.core.transport import logical_queue
 from jobs.models import JobAttempt, QueueJob
-from jobs.selectors import QueueStats, queue_stats, worker_list
-from jobs.states import JobStatus
+from jobs.selectors.jobs import job_get
+from jobs.selectors.queues import worker_list
+from monitoring.dashboard.audit import job_history
 
 STATES = list(JobStatus.values)
-
-
-@dataclass
-class QueueSummary(QueueStats):
-    throughput: list[Minute] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def completed_last_hour(self) -> int:
-        return sum(m.completed for m in self.throughput)
-
-    @property
-    def failed_last_hour(self) -> int:
-        return sum(m.failed for m in self.throughput)
-
-    def live(self, *, recent: int | None = None) -> dict[str, Any]:
-        """What the page's script starts from, or (``recent`` minutes of throughput) what ws/queues/ sends."""
-        minutes = [[m.at.isoformat(), m.completed, m.failed] for m in self.throughput]
-        return {
-            "name": self.name,
-            "counts": self.counts,
-            "paused": self.paused,
-            "workers": self.workers,
-            "oldest_pending_at": self.oldest_pending_at.isoformat() if self.oldest_pending_at else None,
-            **({"throughput": minutes} if recent is None else {"throughput_recent": minutes[-recent:]}),
-        }
-
-
-def queue_summaries(*, with_throughput: bool = True) -> list[QueueSummary]:
-    """Every queue: counts per state, pause switch, workers, oldest pending job, throughput."""
-    queues = queue_stats()
-    rates = throughput() if with_throughput else {}
-    return [QueueSummary(**vars(stats), throughput=rates.get(stats.name, [])) for stats in queues]
-
-
-def queue_summary(name: str) -> QueueSummary | None:
-    for summary in queue_summaries():
-        if summary.name == name:
-            return summary
-    return None
 
 
 # --- dead letters --------------------------------------------------------------------
@@ -163,3 +122,67 @@ def worker_rows() -> tuple[list[WorkerRow], bool]:
         ))
     rows.sort(key=lambda r: (r.stale, r.name))
     return rows, True
+
+
+# --- the job page ----------------------------------------------------------------------
+
+OUTCOME_KIND = {"completed": "ok", "error": "bad", "timeout": "bad", "lost": "bad", "cancelled": "warn",
+                "interrupted": "warn", "": "live"}
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    label: str
+    detail: str = ""
+    kind: str = "info"  # info, ok, bad, warn, live: the dot's colour
+
+
+@dataclass
+class JobDetail:
+    job: QueueJob
+    attempts: list[JobAttempt]
+    timeline: list[TimelineEntry]
+    history: list[LogEntry]
+
+
+def _by_whom(job: QueueJob) -> str:
+    who = f"by {job.get_source_display().lower()}"
+    if job.created_by_id:
+        who += f" by {job.created_by}"
+    if job.source_detail:
+        who += f" ({job.source_detail})"
+    return who
+
+
+def job_timeline(job: QueueJob, attempts: list[JobAttempt], history: list[LogEntry]) -> list[TimelineEntry]:
+    entries = [TimelineEntry(job.created_at, "created", f"{_by_whom(job)}, on queue {job.queue}, priority {job.priority}")]
+    if job.status == JobStatus.SCHEDULED and job.run_at:
+        entries.append(TimelineEntry(job.run_at, "scheduled to run", "", "info"))
+    for attempt in attempts:
+        entries.append(TimelineEntry(attempt.started_at, f"attempt {attempt.number} started",
+                                     f"on {attempt.worker or '?'} (pid {attempt.pid or '?'})", "live"))
+        if attempt.finished_at:
+            detail = f"{attempt.duration:.2f} s" if attempt.duration is not None else ""
+            if attempt.error_type:
+                detail += f" — {attempt.error_type}: {attempt.error_message[:200]}"
+            entries.append(TimelineEntry(attempt.finished_at, f"attempt {attempt.number} {attempt.outcome}",
+                                         detail, OUTCOME_KIND.get(attempt.outcome, "info")))
+    if job.status == JobStatus.RETRYING and job.run_at:
+        entries.append(TimelineEntry(job.run_at, "next attempt due", "after backoff", "warn"))
+    if job.status in FINAL_STATES and job.finished_at:
+        kind = {"completed": "ok", "failed": "bad", "cancelled": "warn"}[job.status]
+        entries.append(TimelineEntry(job.finished_at, job.status, job.error if job.status != "completed" else "",
+                                     kind))
+    for entry in history:
+        entries.append(TimelineEntry(entry.action_time, f"{entry.user}: {entry.get_change_message()}", "", "info"))
+    return sorted(entries, key=lambda e: e.at)
+
+
+def job_detail(job_id: str) -> JobDetail | None:
+    job = job_get(job_id)
+    if job is None:
+        return None
+    attempts = list(job.attempt_set.order_by("number"))
+    history = job_history(job.id)
+    return JobDetail(job=job, attempts=attempts, timeline=job_timeline(job, attempts, history), history=history)

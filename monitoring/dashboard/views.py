@@ -10,17 +10,19 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from jobs.bulk import ACTIONS
-from jobs.conf import get_config
-from jobs.counts import MatchCount, job_counts, jobs_matching_count
-from jobs.filters import FilterError, JobFilter
+from jobs.core.config import get_config
+from jobs.core.permissions import allowed_actions
+from jobs.core.registry import all_job_types
+from jobs.core.states import JobStatus
+from jobs.engine.bulk import ACTIONS
 from jobs.models import QueueJob
-from jobs.paging import InvalidCursor, keyset_page
-from jobs.registry import all_job_types
-from jobs.states import JobStatus
+from jobs.selectors.counts import MatchCount, job_counts, jobs_matching_count
+from jobs.selectors.filters import FilterError, JobFilter
+from jobs.selectors.paging import InvalidCursor, keyset_page
+from jobs.selectors.queues import queue_stats, queue_stats_one
 from monitoring.dashboard import access
 from monitoring.dashboard.params import SORT_LABELS, TIME_RANGES, ListParams, parse
-from monitoring.dashboard.selectors import STATES, dead_letter_groups, queue_summaries, queue_summary, worker_rows
+from monitoring.dashboard.selectors import STATES, dead_letter_groups, worker_rows
 
 PAGE_SIZE = 50
 #: Newest jobs listed under the overview's table (kept current by its script).
@@ -38,7 +40,7 @@ def page_context(request: HttpRequest, title: str, **extra: Any) -> dict[str, An
     return {
         **admin.site.each_context(request),
         "title": title,
-        "can": access.allowed(request.user),
+        "can": allowed_actions(request.user),
         "states": STATES,
         **extra,
     }
@@ -52,7 +54,7 @@ def known_queue(name: str) -> str:
 
 @access.viewers_only
 def overview(request: HttpRequest) -> HttpResponse:
-    queues = queue_summaries()
+    queues = queue_stats(with_throughput=True)
     totals = {state: sum(q.counts[state] for q in queues) for state in STATES}
     latest = QueueJob.objects.only("id", "type", "queue", "status", "created_at").order_by("-created_at", "-id")
     return render(request, "admin/queues/dashboard/overview.html", page_context(
@@ -89,7 +91,7 @@ def queue_page(request: HttpRequest, name: str) -> HttpResponse:
         count = MatchCount(len(page.rows), True)  # the whole result is on this page: no second query
     else:
         count = jobs_matching_count(params.filter, budget_ms=LIST_COUNT_BUDGET_MS)
-    summary = queue_summary(name)
+    summary = queue_stats_one(name, with_throughput=True)
     base = reverse("monitoring:queue", args=[name])
     tabs = [{"label": "all", "count": summary.total if summary else 0, "active": not params.filter.statuses,
              "url": f"{base}?{params.query(state=None, sort=None)}"}]
@@ -123,7 +125,7 @@ def queue_count(request: HttpRequest, name: str) -> JsonResponse:
 def dead_letters(request: HttpRequest) -> HttpResponse:
     job_type = (request.GET.get("type") or "").strip() or None
     groups = dead_letter_groups(job_type=job_type)
-    failed = sum(q.counts.get("failed", 0) for q in queue_summaries(with_throughput=False))
+    failed = sum(q.counts.get("failed", 0) for q in queue_stats())
     return render(request, "admin/queues/dashboard/dead_letters.html", page_context(
         request, "Dead letters", groups=groups, failed=failed, job_type=job_type,
         types=sorted({jt.name for jt in all_job_types()}), next_url=request.get_full_path()))

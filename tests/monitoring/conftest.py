@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from channels.layers import get_channel_layer
 
-from monitoring.relay import stop_relay
+from monitoring.live.relay import stop_relay
 from tests.conftest import make_user
 
 PASSWORD = "watch-it-live-42"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from jobs.enqueue import job_enqueue
+from jobs.engine.enqueue import job_enqueue
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db

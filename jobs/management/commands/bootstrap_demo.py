@@ -10,12 +10,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from jobs.cli import field_errors_text
-from jobs.enqueue import job_enqueue
-from jobs.errors import JobTypeError
+from jobs.api.tokens import api_token_create
+from jobs.core.errors import JobTypeError
+from jobs.core.registry import all_job_types
+from jobs.engine.enqueue import job_enqueue
+from jobs.management.cli import field_errors_text
 from jobs.models import JobSource
-from jobs.registry import all_job_types
-from jobs.tokens import api_token_create
 
 PARAGRAPH = (
     "A job queue lets a web application hand slow work to background workers. "

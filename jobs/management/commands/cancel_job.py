@@ -6,10 +6,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.errors import InvalidTransition
-from jobs.selectors import job_get
-from jobs.states import JobStatus
-from jobs.transitions import job_cancel
+from jobs.core.errors import InvalidTransition
+from jobs.core.states import JobStatus
+from jobs.engine.transitions import job_cancel
+from jobs.selectors.jobs import job_get
 
 
 class Command(BaseCommand):

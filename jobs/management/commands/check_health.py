@@ -6,7 +6,7 @@ import json as jsonlib
 
 from django.core.management.base import BaseCommand, CommandError
 
-from monitoring.health import health_check
+from jobs.selectors.health import health_check
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.tokens import api_token_create
+from jobs.api.tokens import api_token_create
 
 
 class Command(BaseCommand):

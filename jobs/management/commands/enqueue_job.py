@@ -7,7 +7,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.cli import (
+from jobs.core.errors import JobTypeError
+from jobs.core.states import JobStatus
+from jobs.engine.enqueue import job_enqueue
+from jobs.management.cli import (
     EXIT_WAIT_TIMEOUT,
     WaitTimeout,
     follow_job,
@@ -18,10 +21,7 @@ from jobs.cli import (
     positive_int,
     render_progress,
 )
-from jobs.enqueue import job_enqueue
-from jobs.errors import JobTypeError
 from jobs.models import JobSource, QueueJob
-from jobs.states import JobStatus
 
 POLL_INTERVAL = 0.1
 
@@ -71,13 +71,15 @@ class Command(BaseCommand):
         if options["wait"]:
             self.wait(job, timeout=options["wait_timeout"])
 
-    def wait(self, job: QueueJob, *, timeout: float | None) -> None:
+    def wait(self, row: QueueJob, *, timeout: float | None) -> None:
         tty = self.stdout.isatty()
         width = 0
+        job: dict[str, Any] = {"id": str(row.id), "status": row.status}
         try:
-            for snapshot in follow_job(job.id, interval=POLL_INTERVAL, timeout=timeout):
-                line = render_progress(snapshot.progress_percent, status=snapshot.status,
-                                       stage=snapshot.progress_stage, message=snapshot.progress_message)
+            for snapshot in follow_job(row.id, interval=POLL_INTERVAL, timeout=timeout):
+                progress = snapshot["progress"]
+                line = render_progress(progress["percent"], status=snapshot["status"],
+                                       stage=progress["stage"], message=progress["message"])
                 if tty:
                     self.stdout.write("\r" + line.ljust(width), ending="")
                     self.stdout.flush()
@@ -93,14 +95,14 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         except KeyboardInterrupt:
             self._end_line(tty)
-            raise CommandError(f"stopped waiting; job {job.id} carries on", returncode=130) from None
+            raise CommandError(f"stopped waiting; job {job['id']} carries on", returncode=130) from None
         self._end_line(tty)
-        if job.status == JobStatus.COMPLETED:
-            self.stdout.write(f"completed: {json.dumps(job.result)}")
+        if job["status"] == JobStatus.COMPLETED:
+            self.stdout.write(f"completed: {json.dumps(job['result'])}")
             return
-        detail = job.error or "no error recorded"
-        self.stdout.write(f"{job.status}: {detail}")
-        raise CommandError(f"job {job.id} {job.status} after {job.attempts} attempt(s)", returncode=1)
+        detail = job["error"] or "no error recorded"
+        self.stdout.write(f"{job['status']}: {detail}")
+        raise CommandError(f"job {job['id']} {job['status']} after {job['attempts']} attempt(s)", returncode=1)
 
     def _end_line(self, tty: bool) -> None:
         if tty:

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from jobs.cli import positive_float, positive_int
-from jobs.generate import generate_jobs
+from jobs.management.cli import positive_float, positive_int
+from jobs.management.generate import generate_jobs
 
 
 class Command(BaseCommand):

@@ -7,9 +7,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.cli import attempt_to_dict, format_duration, format_table, format_time, shorten, to_json
+from jobs.core.shape import attempt_to_dict, job_to_dict
+from jobs.management.cli import format_duration, format_table, format_time, shorten, to_json
 from jobs.models import QueueJob
-from jobs.selectors import job_attempts, job_get, job_to_dict
+from jobs.selectors.jobs import job_attempts, job_get
 
 
 class Command(BaseCommand):

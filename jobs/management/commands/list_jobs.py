@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from jobs.cli import format_table, format_time, positive_int, to_json
-from jobs.selectors import job_list, job_to_dict
-from jobs.states import JobStatus
+from jobs.core.shape import job_to_dict
+from jobs.core.states import JobStatus
+from jobs.management.cli import EXIT_INVALID, format_table, format_time, positive_int, to_json
+from jobs.selectors.filters import FilterError
+from jobs.selectors.jobs import job_list
 
 
 class Command(BaseCommand):
@@ -24,7 +26,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, status: str | None, queue: str | None, type: str | None, search: str | None,
                limit: int, as_json: bool, **options: Any) -> None:
-        jobs = list(job_list(status=status, queue=queue, type=type, q=search)[:limit])
+        try:
+            jobs = list(job_list(status=status, queue=queue, type=type, q=search)[:limit])
+        except FilterError as exc:
+            raise CommandError(f"--search: {exc}", returncode=EXIT_INVALID) from None
         if as_json:
             self.stdout.write(to_json([job_to_dict(job) for job in jobs]))
             return

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.errors import JobTypeError
-from jobs.queue_control import queue_pause
+from jobs.core.errors import JobTypeError
+from jobs.engine.queues import queue_pause
 
 
 class Command(BaseCommand):

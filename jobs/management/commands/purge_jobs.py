@@ -5,7 +5,7 @@ import argparse
 
 from django.core.management.base import BaseCommand
 
-from jobs.retention import prune_jobs, prune_preview
+from jobs.plugins.pruner import prune_jobs, prune_preview
 
 
 class Command(BaseCommand):

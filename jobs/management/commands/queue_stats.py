@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from jobs.cli import format_duration, format_table, to_json
-from jobs.selectors import queue_stats
-from jobs.states import JobStatus
+from jobs.core.states import JobStatus
+from jobs.management.cli import format_duration, format_table, to_json
+from jobs.selectors.queues import queue_stats
 
 
 class Command(BaseCommand):

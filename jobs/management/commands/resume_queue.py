@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.errors import JobTypeError
-from jobs.queue_control import queue_resume
+from jobs.core.errors import JobTypeError
+from jobs.engine.queues import queue_resume
 
 
 class Command(BaseCommand):

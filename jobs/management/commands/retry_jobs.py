@@ -6,11 +6,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.errors import InvalidTransition
+from jobs.core.errors import InvalidTransition
+from jobs.core.states import RETRYABLE_STATES, JobStatus
+from jobs.engine.transitions import job_requeue
 from jobs.models import QueueJob
-from jobs.selectors import job_get, job_list
-from jobs.states import RETRYABLE_STATES, JobStatus
-from jobs.transitions import job_requeue
+from jobs.selectors.jobs import job_get, job_list
 
 
 class Command(BaseCommand):

@@ -1,11 +1,11 @@
-"""Run the scheduler loop; any number may run, one leads (see jobs.scheduler)."""
+"""Run the scheduler loop; any number may run, one leads (see jobs.plugins.scheduler)."""
 from __future__ import annotations
 
 import argparse
 
 from django.core.management.base import BaseCommand
 
-from jobs.scheduler import Scheduler
+from jobs.plugins.scheduler import Scheduler
 
 
 class Command(BaseCommand):

@@ -5,8 +5,8 @@ import argparse
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.conf import get_config
-from jobs.worker import JobWorker
+from jobs.core.config import get_config
+from jobs.execution.worker import JobWorker
 
 #: Queues that get their own worker processes and are left out of the default set.
 DEDICATED_QUEUES = ("ai",)

@@ -1,0 +1,264 @@
+"""The JSON API, served by django-ninja at /api/ (README, "HTTP API").
+
+Views are thin: they check the request's shape (jobs.api.schemas), then call
+the services and selectors in jobs/. Every error is JSON with a ``detail``
+key; field-level problems are a list of ``{field, message, type}`` so the
+admin form and the CLI can point at the field. Bad input of any kind is a
+4xx, never a 500. OpenAPI: /api/openapi.json, browsable at /api/docs.
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from ninja import NinjaAPI, Query, Status
+from ninja.errors import HttpError, ValidationError
+from ninja.parser import Parser
+
+from jobs.api.auth import Caller, api_auth
+from jobs.api.schemas import EnqueueIn, EnqueueOut, FieldErrors, JobFilters, JobPage, JobTypeOut, Message, QueueOut
+from jobs.core.errors import InvalidTransition, JobTypeError
+from jobs.core.permissions import ADD, CANCEL, PAUSE, RETRY, VIEW
+from jobs.core.registry import all_job_types
+from jobs.core.shape import AttemptShape, JobShape, attempt_to_dict, job_to_dict
+from jobs.engine.enqueue import job_enqueue
+from jobs.engine.queues import queue_pause, queue_resume
+from jobs.engine.transitions import job_cancel, job_requeue
+from jobs.models import JobSource, QueueJob
+from jobs.selectors.filters import FilterError
+from jobs.selectors.jobs import job_attempts, job_get, job_list
+from jobs.selectors.paging import InvalidCursor, keyset_page
+from jobs.selectors.queues import queue_stats
+
+
+class StrictJSONParser(Parser):
+    """JSON as RFC 8259 has it: no NaN/Infinity literals, no number that overflows a float.
+
+    Python's json module accepts both, and neither can be stored in jsonb.
+    """
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        return json.loads(request.body, parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+api = NinjaAPI(
+    title="Job queue API",
+    version="1",
+    description="Create, inspect and control background jobs. Authenticate with a browser session "
+    "(CSRF token required for POST) or `Authorization: Bearer <token>`.",
+    urls_namespace="api",
+    parser=StrictJSONParser(),
+    auth=api_auth(VIEW),
+)
+
+JOB_NOT_FOUND = "job not found"
+ERRORS = {400: Message, 401: Message, 403: Message}
+
+
+# --- Errors -----------------------------------------------------------------------
+
+
+def _errors(request: HttpRequest, errors: list[dict[str, Any]], status: int = 422) -> HttpResponse:
+    return api.create_response(request, {"detail": errors}, status=status)
+
+
+@api.exception_handler(ValidationError)
+def _invalid_request(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    """ninja's errors ({loc, msg, type}) in the API's field-level shape ({field, message, type})."""
+    errors = []
+    for err in exc.errors:
+        loc = [str(part) for part in err.get("loc", ())]
+        if loc and loc[0] == "body":
+            loc = loc[2:]  # drop "body" and the view's parameter name
+        elif loc and loc[0] in ("query", "path", "header", "cookie"):
+            loc = loc[1:]
+        field, message = ".".join(loc) or "body", err.get("msg", "invalid")
+        if field == "body":
+            message = "the request body must be a JSON object"
+        errors.append({"field": field, "message": message, "type": err.get("type", "value_error")})
+    return _errors(request, errors)
+
+
+@api.exception_handler(JobTypeError)
+def _invalid_job(request: HttpRequest, exc: JobTypeError) -> HttpResponse:
+    return _errors(request, exc.errors or [{"field": "body", "message": str(exc), "type": "value_error"}])
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    message = str(exc)
+    if exc.status_code == 400 and message.startswith("Cannot parse request body") and exc.__cause__ is not None:
+        # ninja says only "Cannot parse request body"; say what was wrong with it.
+        message = f"malformed JSON body: {exc.__cause__}"
+    return api.create_response(request, {"detail": message}, status=exc.status_code)
+
+
+@api.exception_handler(InvalidCursor)
+def _invalid_cursor(request: HttpRequest, exc: InvalidCursor) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc)}, status=400)
+
+
+@api.exception_handler(InvalidTransition)
+def _conflict(request: HttpRequest, exc: InvalidTransition) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc)}, status=409)
+
+
+@api.exception_handler(QueueJob.DoesNotExist)
+def _job_vanished(request: HttpRequest, exc: QueueJob.DoesNotExist) -> HttpResponse:
+    # A job deleted (retention pruning) between our lookup and the service's.
+    return api.create_response(request, {"detail": JOB_NOT_FOUND}, status=404)
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return api.create_response(request, {"detail": "request body too large"}, status=413)
+
+
+def _job_or_404(job_id: str) -> QueueJob:
+    job = job_get(job_id)
+    if job is None:
+        raise HttpError(404, JOB_NOT_FOUND)
+    return job
+
+
+# --- Jobs -------------------------------------------------------------------------
+
+
+def _accepted(job: QueueJob) -> dict[str, Any]:
+    return {"id": str(job.id), "status": job.status,
+            "status_url": reverse("api:job_get", kwargs={"job_id": str(job.id)})}
+
+
+def _enqueue_request(body: EnqueueIn, caller: Caller) -> dict[str, Any]:
+    """Keyword arguments for ``job_enqueue`` (which validates and names payload fields ``payload.<name>``)."""
+    request = body.model_dump(exclude_none=True)
+    return {**request, "source": JobSource.API, "source_detail": caller.via, "created_by": caller.user}
+
+
+@api.post("/jobs", auth=api_auth(ADD), url_name="job_create", tags=["jobs"],
+          response={200: EnqueueOut, 202: EnqueueOut, 422: FieldErrors, **ERRORS})
+def job_create(request: HttpRequest, body: EnqueueIn) -> Status:
+    """Create a job: 202 Accepted, it runs later; poll `status_url`.
+
+    With a `unique_key` (or a type that is unique by payload) already held by
+    a live job, nothing is created and the answer is 200 with that job, so a
+    client may retry a POST safely.
+    """
+    result = job_enqueue(**_enqueue_request(body, request.auth))
+    return Status(202 if result.created else 200, _accepted(result.job))
+
+
+@api.get("/jobs", url_name="job_list", tags=["jobs"], response={200: JobPage, 422: FieldErrors, **ERRORS})
+def jobs_list(request: HttpRequest, filters: Query[JobFilters]) -> dict[str, Any] | HttpResponse:
+    """Jobs matching every filter, newest first, one page at a time (follow `next_cursor`).
+
+    `q` matches a job id, an id prefix (6+ hex digits), or text (3+ characters) in the payload or error.
+    """
+    try:
+        jobs = job_list(status=filters.status, queue=filters.queue, type=filters.type, q=filters.q)
+    except FilterError as exc:
+        return _errors(request, [{"field": "q", "message": str(exc), "type": "value_error"}])
+    page = keyset_page(jobs, limit=filters.limit, after=filters.cursor)
+    return {"items": [job_to_dict(job) for job in page.rows], "next_cursor": page.next_cursor}
+
+
+@api.get("/jobs/{job_id}", url_name="job_get", tags=["jobs"], response={200: JobShape, 404: Message, **ERRORS})
+def job_detail(request: HttpRequest, job_id: str) -> dict[str, Any]:
+    """One job: state, progress, result or error. Unknown and malformed ids are both 404."""
+    return job_to_dict(_job_or_404(job_id))
+
+
+@api.get("/jobs/{job_id}/attempts", url_name="job_attempts", tags=["jobs"],
+         response={200: list[AttemptShape], 404: Message, **ERRORS})
+def job_attempt_list(request: HttpRequest, job_id: str) -> list[Any]:
+    """Every run of the job, oldest first, with its outcome and error."""
+    return [attempt_to_dict(attempt) for attempt in job_attempts(_job_or_404(job_id))]
+
+
+@api.post("/jobs/{job_id}/cancel", auth=api_auth(CANCEL), url_name="job_cancel", tags=["jobs"],
+          response={202: JobShape, 404: Message, 409: Message, **ERRORS})
+def job_cancel_view(request: HttpRequest, job_id: str) -> Status:
+    """Cancel a waiting job; a running one is asked to stop (it stays active until it does).
+
+    409 when the job has already finished.
+    """
+    job = job_cancel(job_id=_job_or_404(job_id).id)
+    return Status(202, job_to_dict(job))
+
+
+@api.post("/jobs/{job_id}/retry", auth=api_auth(RETRY), url_name="job_retry", tags=["jobs"],
+          response={202: JobShape, 404: Message, 409: Message, **ERRORS})
+def job_retry_view(request: HttpRequest, job_id: str) -> Status:
+    """Run a failed or cancelled job again: same id and history, a fresh set of attempts.
+
+    409 for a job in any other state.
+    """
+    job = job_requeue(job_id=_job_or_404(job_id).id)
+    return Status(202, job_to_dict(job))
+
+
+# --- Queues and job types ---------------------------------------------------------
+
+
+def _queue(name: str) -> dict[str, Any]:
+    for stats in queue_stats():
+        if stats.name == name:
+            return stats.public()
+    raise HttpError(404, "queue not found")
+
+
+def _queues() -> list[dict[str, Any]]:
+    return [stats.public() for stats in queue_stats()]
+
+
+@api.get("/queues", url_name="queue_list", tags=["queues"], response={200: list[QueueOut], **ERRORS})
+def queues_list(request: HttpRequest) -> list[dict[str, Any]]:
+    """Every queue: jobs per state, pause switch, live workers, age of the oldest pending job."""
+    return _queues()
+
+
+@api.post("/queues/{name}/pause", auth=api_auth(PAUSE), url_name="queue_pause", tags=["queues"],
+          response={200: QueueOut, 404: Message, **ERRORS})
+def queue_pause_view(request: HttpRequest, name: str) -> dict[str, Any]:
+    """Stop handing the queue's jobs to workers; running jobs finish, new ones wait as pending."""
+    try:
+        queue_pause(name=name)
+    except JobTypeError:
+        raise HttpError(404, "queue not found") from None
+    return _queue(name)
+
+
+@api.post("/queues/{name}/resume", auth=api_auth(PAUSE), url_name="queue_resume", tags=["queues"],
+          response={200: QueueOut, 404: Message, **ERRORS})
+def queue_resume_view(request: HttpRequest, name: str) -> dict[str, Any]:
+    """Hand the queue's jobs to workers again, including those that waited while it was paused."""
+    try:
+        queue_resume(name=name)
+    except JobTypeError:
+        raise HttpError(404, "queue not found") from None
+    return _queue(name)
+
+
+@api.get("/job-types", url_name="job_type_list", tags=["job types"], response={200: list[JobTypeOut], **ERRORS})
+def job_types_list(request: HttpRequest) -> list[dict[str, Any]]:
+    """Registered job types with their payload's JSON Schema (drives the admin form and the CLI)."""
+    return [
+        {"name": jt.name, "queue": jt.queue, "description": jt.description,
+         "payload_schema": jt.payload_model.model_json_schema()}
+        for jt in all_job_types()
+    ]

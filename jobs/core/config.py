@@ -1,0 +1,96 @@
+"""The engine's configuration, read from Django settings once and cached.
+
+Settings are validated here (and reported by a system check) instead of at
+each use, so a bad queue table fails at start, not when a job first fails.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from jobs.core.retry import RetryPolicy
+
+DEFAULT_PRIORITY = 5
+PRIORITY_RANGE = range(0, 10)
+
+
+@dataclass(frozen=True)
+class Retention:
+    max_count: int | None
+    max_age: float | None  # seconds
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    name: str
+    retry: RetryPolicy
+    priority: int
+    concurrency: int
+    keep_completed: Retention
+    keep_failed: Retention
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    queues: dict[str, QueueConfig]
+    job_timeout: float
+    shutdown_timeout: float
+    scheduler_interval: float
+    lease_seconds: float
+    reconcile_after: float
+
+    def queue(self, name: str) -> QueueConfig:
+        return self.queues[name]
+
+
+def _queue_config(name: str, raw: dict, defaults: dict) -> QueueConfig:
+    try:
+        attempts = settings.JOB_MAX_ATTEMPTS or int(raw["attempts"])
+        retry = RetryPolicy.from_backoff_spec(
+            max_attempts=attempts,
+            spec=tuple(raw["backoff"]),
+            cap=settings.JOB_BACKOFF_CAP,
+            jitter=settings.JOB_BACKOFF_JITTER,
+        )
+        priority = int(raw.get("priority", DEFAULT_PRIORITY))
+        if priority not in PRIORITY_RANGE:
+            raise ValueError(f"priority must be 0-9, got {priority}")
+        keep_completed = Retention(*raw.get("keep_completed", defaults["keep_completed"]))
+        keep_failed = Retention(*raw.get("keep_failed", defaults["keep_failed"]))
+        return QueueConfig(
+            name=name,
+            retry=retry,
+            priority=priority,
+            concurrency=int(raw.get("concurrency", 1)),
+            keep_completed=keep_completed,
+            keep_failed=keep_failed,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ImproperlyConfigured(f"JOB_QUEUES[{name!r}] is invalid: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def get_config() -> EngineConfig:
+    raw_queues = settings.JOB_QUEUES
+    if "default" not in raw_queues:
+        raise ImproperlyConfigured("JOB_QUEUES must define a 'default' queue")
+    defaults = raw_queues["default"]
+    return EngineConfig(
+        queues={name: _queue_config(name, raw, defaults) for name, raw in raw_queues.items()},
+        job_timeout=float(settings.JOB_TIMEOUT),
+        shutdown_timeout=float(settings.WORKER_SHUTDOWN_TIMEOUT),
+        scheduler_interval=float(settings.SCHEDULER_INTERVAL),
+        lease_seconds=float(settings.JOB_LEASE_SECONDS),
+        reconcile_after=float(settings.JOB_RECONCILE_AFTER),
+    )
+
+
+@receiver(setting_changed)
+def _clear_config(*, setting: str, **kwargs: object) -> None:
+    if setting.startswith(("JOB_", "WORKER_", "SCHEDULER_")):
+        get_config.cache_clear()

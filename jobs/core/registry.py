@@ -1,0 +1,129 @@
+"""Job types, declared once.
+
+A declaration names the handler, its pydantic payload model, queue, retry
+policy, timeout, priority and uniqueness. The API, the admin form, the CLI
+and the docs all read this registry; nothing else defines what a job is.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+from django.conf import settings
+
+from jobs.core.config import get_config
+from jobs.core.errors import JobTypeError
+from jobs.core.retry import RetryPolicy
+
+#: A handler takes the run's jobs.execution.context.JobContext (core does not import the layers above it).
+Handler = Callable[[Any], Any]
+UniqueKeyFn = Callable[[pydantic.BaseModel], str]
+
+
+@dataclass(frozen=True)
+class JobType:
+    name: str
+    handler: Handler
+    payload_model: type[pydantic.BaseModel]
+    queue: str = "default"
+    #: Overrides the queue's retry policy when set.
+    retry: RetryPolicy | None = None
+    timeout: float | None = None
+    priority: int | None = None
+    #: True: one live job per identical payload; a function: one per key it returns.
+    unique: bool | UniqueKeyFn = False
+    description: str = ""
+
+    def retry_policy(self) -> RetryPolicy:
+        return self.retry or get_config().queue(self.queue).retry
+
+    def default_timeout(self) -> float:
+        return self.timeout if self.timeout is not None else get_config().job_timeout
+
+    def default_priority(self) -> int:
+        return self.priority if self.priority is not None else get_config().queue(self.queue).priority
+
+    def validate(self, payload: Any) -> pydantic.BaseModel:
+        """Parse a payload, turning pydantic's errors into field-level ones."""
+        try:
+            return self.payload_model.model_validate(payload if payload is not None else {})
+        except pydantic.ValidationError as exc:
+            errors = [
+                {
+                    "field": ".".join(["payload", *(str(part) for part in err["loc"])]),
+                    "message": err["msg"],
+                    "type": err["type"],
+                }
+                for err in exc.errors(include_url=False)
+            ]
+            raise JobTypeError(f"invalid payload for {self.name}", errors) from None
+
+    def unique_key_for(self, payload: pydantic.BaseModel) -> str | None:
+        if not self.unique:
+            return None
+        if callable(self.unique):
+            return f"{self.name}:{self.unique(payload)}"
+        digest = hashlib.sha256(
+            json.dumps(payload.model_dump(mode="json"), sort_keys=True).encode()
+        ).hexdigest()[:32]
+        return f"{self.name}:{digest}"
+
+
+_registry: dict[str, JobType] = {}
+
+
+def job_type(
+    name: str,
+    *,
+    payload: type[pydantic.BaseModel],
+    queue: str = "default",
+    retry: RetryPolicy | None = None,
+    timeout: float | None = None,
+    priority: int | None = None,
+    unique: bool | UniqueKeyFn = False,
+) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of job type ``name``."""
+
+    def register(handler: Handler) -> Handler:
+        existing = _registry.get(name)
+        if existing is not None and existing.handler is not handler:
+            raise ValueError(f"job type {name!r} is already registered by {existing.handler!r}")
+        _registry[name] = JobType(
+            name=name,
+            handler=handler,
+            payload_model=payload,
+            queue=queue,
+            retry=retry,
+            timeout=timeout,
+            priority=priority,
+            unique=unique,
+            description=(handler.__doc__ or "").strip().split("\n\n")[0],
+        )
+        return handler
+
+    return register
+
+
+def get_job_type(name: str) -> JobType:
+    try:
+        return _registry[name]
+    except KeyError:
+        known = ", ".join(sorted(_registry)) or "none"
+        raise JobTypeError(
+            f"unknown job type {name!r}",
+            [{"field": "type", "message": f"unknown job type; known types: {known}", "type": "unknown_type"}],
+        ) from None
+
+
+def all_job_types() -> list[JobType]:
+    return sorted(_registry.values(), key=lambda jt: jt.name)
+
+
+def load_job_type_modules() -> None:
+    for module in settings.JOB_TYPE_MODULES:
+        importlib.import_module(module)

@@ -1,0 +1,84 @@
+"""Redis as the transport: the connection, and how logical queues map onto RQ's lists.
+
+RQ carries only a QueueJob id; PostgreSQL holds everything else. Each logical
+queue maps onto three RQ lists, one per priority band, and workers listen on
+them band first, so a lower priority number runs first across the queues a
+worker serves. Pushing to those lists is jobs.engine.dispatch.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from rq import Queue
+
+#: (suffix, highest priority number in the band); lower numbers run first.
+BANDS: tuple[tuple[str, int], ...] = ((":high", 3), ("", 6), (":low", 9))
+#: RQ's own copy of a finished job is only bookkeeping; PostgreSQL keeps results.
+RQ_RESULT_TTL = 30
+RQ_FAILURE_TTL = 7 * 86400
+#: What an RQ message runs (django-rq's ``rqworker`` runs it too).
+RUNNER = "jobs.execution.runner.run_job"
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """One hand-over to Redis: the job, where it goes, and the RQ id that carries it this time."""
+
+    job_id: uuid.UUID
+    queue: str
+    priority: int
+    rq_id: str
+
+
+def new_rq_id() -> str:
+    """A fresh RQ id for every hand-over: reusing one would let the expiry of a
+    previous run's RQ hash delete the message of the next run."""
+    return uuid.uuid4().hex
+
+
+#: The same shape as ``new_rq_id()``, made in SQL for set-based hand-overs.
+NEW_RQ_ID_SQL = "replace(gen_random_uuid()::text, '-', '')"
+
+
+def rq_queue_name(queue: str, priority: int) -> str:
+    for suffix, highest in BANDS:
+        if priority <= highest:
+            return f"{queue}{suffix}"
+    return f"{queue}{BANDS[-1][0]}"
+
+
+def rq_queue_names(queues: Iterable[str]) -> list[str]:
+    """The RQ lists a worker for ``queues`` listens on, in dequeue order."""
+    queues = list(queues)
+    return [f"{queue}{suffix}" for suffix, _ in BANDS for queue in queues]
+
+
+def logical_queue(rq_name: str) -> str:
+    return rq_name.split(":", 1)[0]
+
+
+@lru_cache(maxsize=1)
+def redis_connection() -> redis.Redis:
+    """One client (and pool) per process; short timeouts so a dead Redis fails fast, not at commit time."""
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=10, health_check_interval=30
+    )
+
+
+@lru_cache(maxsize=None)
+def get_rq_queue(rq_name: str) -> Queue:
+    return Queue(rq_name, connection=redis_connection())
+
+
+@receiver(setting_changed)
+def _reset_connection(*, setting: str, **kwargs: object) -> None:
+    if setting == "REDIS_URL":
+        redis_connection.cache_clear()
+        get_rq_queue.cache_clear()

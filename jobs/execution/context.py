@@ -1,0 +1,99 @@
+"""What a handler gets: typed payload, progress reporting, a logger, cancellation."""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+import pydantic
+
+from jobs.core.errors import JobCancelled
+from jobs.engine.attempts import Claim, job_cancel_requested, job_progress
+from jobs.events.emit import JobEvent, emit
+
+#: Progress rows are written at most this often per job (stage changes and
+#: 100 % always go through), so a chatty handler does not hammer PostgreSQL.
+PROGRESS_WRITE_INTERVAL = 0.25
+#: How stale a cancel_requested read may be.
+CANCEL_CHECK_INTERVAL = 0.5
+
+
+class JobContext:
+    """Handed to every handler: the typed payload, ``progress()``, ``logger`` and ``cancel_requested``."""
+
+    def __init__(self, claim: Claim, *, payload: pydantic.BaseModel) -> None:
+        self.job_id = claim.job_id
+        self.job_type = claim.type
+        self.queue = claim.queue
+        self.attempt = claim.attempt
+        self.payload = payload
+        self.correlation_id = claim.correlation_id
+        self._claim = claim
+        self.logger = logging.LoggerAdapter(
+            logging.getLogger(f"jobs.handler.{claim.type}"),
+            {"job_id": str(claim.job_id), "correlation_id": claim.correlation_id},
+        )
+        self.percent = 0
+        self.stage = ""
+        self.message = ""
+        self._written = (0, "", "")
+        self._last_write = 0.0
+        self._cancel_requested = False
+        self._cancel_checked = time.monotonic()
+
+    def progress(self, percent: float, *, stage: str | None = None, message: str | None = None) -> None:
+        """Report progress (0-100, never going back within an attempt).
+
+        Raises JobCancelled when someone cancelled the job, so handlers that
+        report progress stop promptly without checking anything themselves.
+        """
+        if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not math.isfinite(percent):
+            raise ValueError(f"progress percent must be a number, got {percent!r}")
+        if not 0 <= percent <= 100:
+            raise ValueError(f"progress percent must be between 0 and 100, got {percent}")
+        value = int(percent)
+        if value < self.percent:
+            raise ValueError(f"progress cannot go back (from {self.percent} to {value}) within an attempt")
+        stage_changed = stage is not None and stage != self.stage
+        self.percent = value
+        self.stage = stage if stage is not None else self.stage
+        self.message = message if message is not None else self.message
+        now = time.monotonic()
+        if stage_changed or value == 100 or now - self._last_write >= PROGRESS_WRITE_INTERVAL:
+            self.flush()
+        # Every call is an event; the stream sink thins fast ticks for WebSockets (jobs.events.stream).
+        progress = {"percent": self.percent, "stage": self.stage, "message": self.message}
+        emit([JobEvent("job:progress", str(self.job_id), {**self._claim.shape, "progress": progress},
+                       webhook_url=self._claim.webhook_url)])
+        if self._cancel_requested:
+            raise JobCancelled()
+
+    def flush(self) -> None:
+        """Write the latest progress if it differs from what the row holds."""
+        state = (self.percent, self.stage, self.message)
+        if state == self._written:
+            return
+        requested = job_progress(self.job_id, percent=self.percent, stage=self.stage, message=self.message)
+        self._written = state
+        self._last_write = self._cancel_checked = time.monotonic()
+        self._cancel_requested = bool(requested)
+
+    @property
+    def cancel_requested(self) -> bool:
+        """Whether someone asked this job to stop; long handlers should check it between steps."""
+        now = time.monotonic()
+        if not self._cancel_requested and now - self._cancel_checked >= CANCEL_CHECK_INTERVAL:
+            self._cancel_requested = job_cancel_requested(self.job_id)
+            self._cancel_checked = now
+        return self._cancel_requested
+
+    def __repr__(self) -> str:
+        return f"<JobContext {self.job_type} {self.job_id} attempt {self.attempt}>"
+
+
+def result_to_json(value: Any) -> Any:
+    """Results are stored as JSON; pydantic models and plain data both work."""
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump(mode="json")
+    return pydantic.TypeAdapter(Any).dump_python(value, mode="json")

@@ -1,0 +1,36 @@
+"""Reads of jobs and attempts: what the API, the commands and the dashboard ask for."""
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+
+from jobs.core.shape import parse_job_id
+from jobs.models import JobAttempt, QueueJob
+from jobs.selectors.filters import JobFilter
+
+
+def job_get(job_id: str | uuid.UUID) -> QueueJob | None:
+    """The job, or None for an unknown or malformed id."""
+    parsed = parse_job_id(job_id)
+    if parsed is None:
+        return None
+    return QueueJob.objects.filter(pk=parsed).first()
+
+
+def job_list(
+    *,
+    status: str | None = None,
+    queue: str | None = None,
+    type: str | None = None,
+    q: str | None = None,
+) -> QuerySet[QueueJob]:
+    """Jobs matching every given filter, newest first; ``q`` is the dashboard's search
+    (jobs.selectors.filters: id, id prefix, payload or error text; FilterError when too short)."""
+    job_filter = JobFilter(queue=queue or None, statuses=(status,) if status else (), type=type or None,
+                           q=(q or "").strip())
+    return job_filter.queryset().order_by("-created_at", "-id")
+
+
+def job_attempts(job: QueueJob) -> QuerySet[JobAttempt]:
+    return job.attempt_set.order_by("number")

@@ -1,0 +1,159 @@
+"""The dashboard end to end in Debian's Chromium: a real uvicorn, real workers, pages updating by themselves.
+
+Each test logs in through the admin's login form (``browser_page``) and sets
+``window.notReloaded`` where a page must change without a reload.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from jobs.engine.enqueue import job_enqueue, job_enqueue_many
+from jobs.models import QueueJob
+from tests.conftest import CHROMIUM, Processes, wait_for
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium "
+                                                     "(apt-get install chromium); never `playwright install`"),
+]
+
+SLOW = 20_000  # ms: a worker's start-up is part of some waits
+
+
+def count_cell(page: Any, queue: str, state: str) -> Any:
+    return page.locator(f'#queues-table [data-count="{queue}:{state}"]')
+
+
+def test_overview_counts_change_live_while_a_worker_runs_jobs(browser_page: Any, processes: Processes) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_page
+    job_enqueue_many([{"type": "demo.sleep", "payload": {"seconds": 0.3, "steps": 1}} for _ in range(4)])
+    page.reload()
+    expect(page.locator("[data-live]")).to_have_text("live")
+    expect(count_cell(page, "default", "pending")).to_have_text("4")
+    expect(count_cell(page, "default", "completed")).to_have_text("0")
+    page.evaluate("window.notReloaded = true")
+
+    processes.worker("default")
+    expect(count_cell(page, "default", "completed")).to_have_text("4", timeout=SLOW)
+    expect(count_cell(page, "default", "pending")).to_have_text("0")
+    expect(page.locator('[data-grand="completed"]')).to_have_text("4")
+    expect(page.locator('[data-rate="default"][data-kind="completed"]')).to_have_text("4")  # the chart's total
+    expect(page.locator('#queues-table [data-workers="default"]')).to_have_text("1")
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_search_finds_a_job_by_a_payload_substring(browser_page: Any, server: str) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_page
+    for n in range(6):
+        job_enqueue(type="email.send", payload={"to": [f"user{n}@example.com"], "subject": f"Weekly digest {n}",
+                                                "body": "hello"})
+    wanted = job_enqueue(type="email.send", payload={"to": ["ada@example.com"], "subject": "Quarterly invoice 7731",
+                                                     "body": "hello"}).job
+    page.goto(f"{server}/admin/queues/queue/email/")
+    expect(page.locator("#jobs-table tbody tr")).to_have_count(7)
+    page.fill("#job-search", "invoice 77")
+    page.press("#job-search", "Enter")
+    rows = page.locator("#jobs-table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-job-id", str(wanted.id))
+    expect(page.locator("#match-count")).to_contain_text("1 job match")
+    rows.first.locator("a").first.click()  # the job's page
+    expect(page).to_have_url(f"{server}/admin/queues/jobs/{wanted.id}/")
+    expect(page.locator('[data-field="payload"]')).to_contain_text("Quarterly invoice 7731")
+
+
+def test_bulk_retry_by_filter_moves_failed_jobs_back_and_the_counts_follow(
+        browser_page: Any, server: str, processes: Processes) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_page
+    noops = job_enqueue_many([{"type": "demo.noop"} for _ in range(5)])
+    others = job_enqueue_many([{"type": "demo.sleep"} for _ in range(2)])
+    QueueJob.objects.filter(pk__in=[j.id for j in noops + others]).update(
+        status="failed", attempts=3, error="RuntimeError: upstream down", finished_at=timezone.now(),
+        dispatched_at=None, rq_id="")
+    processes.worker("default")
+    page.goto(f"{server}/admin/queues/queue/default/?state=failed&type=demo.noop")
+    expect(page.locator("#match-count")).to_contain_text("5 jobs match")
+    page.click("#bulk-retry")
+    expect(page.locator("#confirm-count")).to_have_text("5")
+    page.click("#confirm-action")
+    expect(page.locator(".messagelist")).to_contain_text("5 jobs retried.")
+    expect(page).to_have_url(re.compile(r"/admin/queues/queue/default/\?.*state=failed"))
+    page.evaluate("window.notReloaded = true")
+    # The worker runs them; the state tabs follow live: 5 leave "failed" and end "completed".
+    expect(page.locator('.qd-tabs [data-count="default:completed"]')).to_have_text("5", timeout=SLOW)
+    expect(page.locator('.qd-tabs [data-count="default:failed"]')).to_have_text("2")
+    assert page.evaluate("window.notReloaded") is True
+    assert QueueJob.objects.filter(type="demo.sleep", status="failed").count() == 2
+
+
+def test_pause_stops_a_queue_from_being_consumed_and_resume_restarts_it(
+        browser_page: Any, server: str, processes: Processes) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_page
+    processes.worker("default", "report")
+    page.goto(f"{server}/admin/queues/queue/default/")
+    page.click("#pause-queue")
+    expect(page.locator(".messagelist")).to_contain_text("Queue default paused")
+    expect(page.locator("#paused-badge")).to_be_visible()
+    paused = job_enqueue_many([{"type": "demo.noop"} for _ in range(3)])
+    # The same worker serves "report": once a job enqueued after these has run there,
+    # the worker has looked at "default" and left its jobs alone.
+    marker = job_enqueue(type="demo.noop", queue="report").job
+    wait_for(lambda: QueueJob.objects.get(pk=marker.id).status == "completed", timeout=20, message="marker job")
+    assert set(QueueJob.objects.filter(pk__in=[j.id for j in paused]).values_list("status", flat=True)) == {"pending"}
+    page.evaluate("window.notReloaded = true")
+    expect(page.locator('.qd-tabs [data-count="default:pending"]')).to_have_text("3")
+
+    page.click("#resume-queue")
+    expect(page.locator(".messagelist")).to_contain_text("Queue default resumed")
+    expect(page.locator("#paused-badge")).to_be_hidden()
+    page.evaluate("window.notReloaded = true")
+    expect(page.locator('.qd-tabs [data-count="default:completed"]')).to_have_text("3", timeout=SLOW)
+    expect(page.locator('.qd-tabs [data-count="default:pending"]')).to_have_text("0")
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_add_a_job_through_its_form_with_a_validation_error_then_watch_it_complete(
+        browser_page: Any, server: str, processes: Processes) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_page
+    page.click("text=Add job")
+    page.click("text=demo.sleep")
+    expect(page).to_have_url(f"{server}/admin/queues/add/demo.sleep/")
+    expect(page.locator("#id_seconds")).to_have_value("1.0")  # the model's default
+    expect(page.locator("#add-job-form")).to_contain_text("Progress reports while sleeping")  # its description
+    page.fill("#id_seconds", "-2")
+    page.click("#add-job-submit")
+    expect(page.locator(".row.has-error")).to_contain_text("Seconds")
+    expect(page.locator(".errorlist").first).to_contain_text("greater than or equal to 0")
+    assert not QueueJob.objects.exists()
+
+    page.fill("#id_seconds", "0.6")
+    page.fill("#id_steps", "3")
+    page.select_option("#id_job_priority", "1")
+    page.click("#add-job-submit")
+    expect(page).to_have_url(re.compile(r"/admin/queues/jobs/[0-9a-f-]{36}/$"))
+    job = QueueJob.objects.get()
+    assert (job.payload, job.priority, job.source, job.created_by.username) == (
+        {"seconds": 0.6, "steps": 3}, 1, "admin", "operator")
+    expect(page.locator('[data-field="status"]')).to_have_text("pending")
+    expect(page.locator('[data-field="live"]')).to_have_text("live")
+    page.evaluate("window.notReloaded = true")
+    processes.worker("default")
+    expect(page.locator('[data-field="status"]')).to_have_text("completed", timeout=SLOW)
+    expect(page.locator("#job-attempts")).to_contain_text("completed")  # the attempts section followed
+    expect(page.locator("#job-timeline")).to_contain_text("attempt 1 completed")
+    assert page.evaluate("window.notReloaded") is True

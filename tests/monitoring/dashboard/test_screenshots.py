@@ -1,0 +1,62 @@
+"""Every dashboard page in Chromium, light and dark, over a realistic history: no script error, nothing
+wider than the window. With DASHBOARD_SCREENSHOTS=1 the pictures go to docs/ (the README shows them)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobs.engine.enqueue import job_enqueue
+from jobs.engine.queues import queue_pause
+from jobs.management.generate import generate_jobs
+from jobs.models import QueueJob
+from tests.conftest import CHROMIUM, ROOT, Processes, wait_for
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium "
+                                                     "(apt-get install chromium); never `playwright install`"),
+]
+
+
+def test_every_page_renders_cleanly_in_both_themes(browser_page: Any, server: str, processes: Processes,
+                                                   tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    out = ROOT / "docs" if os.environ.get("DASHBOARD_SCREENSHOTS") == "1" else tmp_path
+    generate_jobs(count=20_000, days=1)
+    queue_pause(name="report")
+    processes.worker("default", "ai", "email")
+    running = job_enqueue(type="demo.sleep", payload={"seconds": 60, "steps": 6}).job
+    wait_for(lambda: QueueJob.objects.get(pk=running.id).status == "active", message="a job running")
+    failed = QueueJob.objects.filter(status="failed", type="email.send", attempts=3).order_by("-finished_at").first()
+    page = browser_page
+    shots = [
+        ("dashboard-overview", "/admin/queues/", "#queues-table"),
+        ("dashboard-queue", "/admin/queues/queue/email/?state=failed", "#jobs-table"),
+        ("dashboard-job", f"/admin/queues/jobs/{failed.id}/", "#job-timeline"),
+        ("dashboard-dead-letters", "/admin/queues/dead-letters/", "#dead-letter-groups"),
+        ("dashboard-workers", "/admin/queues/workers/", "#workers-table"),
+        ("dashboard-add-job", "/admin/queues/add/email.send/", "#add-job-form"),
+    ]
+    for theme in ("light", "dark"):
+        page.evaluate(f"localStorage.setItem('theme', '{theme}')")
+        for name, url, marker in shots:
+            page.goto(server + url)
+            expect(page.locator(marker)).to_be_visible()
+            if name == "dashboard-add-job":  # show an inline validation error too
+                page.fill("#id_to", "ada@example.com\nnot-an-address")
+                page.fill("#id_subject", "Your invoice")
+                page.fill("#id_body", "Hello Ada, your invoice is attached.")
+                page.click("#add-job-submit")
+                expect(page.locator(".row.has-error")).to_be_visible()
+            if url == "/admin/queues/":
+                expect(page.locator("[data-live]")).to_have_text("live")
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{name} ({theme}) is {overflow}px wider than the window"
+            if theme == "light" or name == "dashboard-overview":
+                page.screenshot(path=str(out / f"{name}{'-dark' if theme == 'dark' else ''}.png"))
+    assert (out / "dashboard-overview-dark.png").exists()
