@@ -1,4 +1,4 @@
-"""`make test`: Django checks, migration check, then pytest, against real servers.
+"""`make test`: Django checks, migration check, layering contracts (.importlinter), then pytest.
 
 With DATABASE_URL / REDIS_URL set (CI points them at the machine's servers)
 those are used. Otherwise a throwaway embedded PostgreSQL and Valkey are
@@ -72,10 +72,12 @@ def main(argv: list[str]) -> int:
             _say(f"throwaway Valkey at {kv.url}")
 
         python = sys.executable
-        for check in (["manage.py", "check"],
-                      ["manage.py", "makemigrations", "--check", "--dry-run"]):
-            _say("running " + " ".join(check))
-            code = subprocess.run([python, *check], env=env, stdin=subprocess.DEVNULL).returncode
+        lint_imports = str(Path(python).parent / "lint-imports")
+        for check in ([python, "manage.py", "check"],
+                      [python, "manage.py", "makemigrations", "--check", "--dry-run"],
+                      [lint_imports, "--no-cache"]):
+            _say("running " + " ".join([Path(check[0]).name, *check[1:]]))
+            code = subprocess.run(check, env=env, stdin=subprocess.DEVNULL).returncode
             if code != 0:
                 _say(f"`{' '.join(check)}` failed (exit {code})")
                 return code
