@@ -1,0 +1,19 @@
+"""RQ stays the transport: django-rq's own ``rqworker`` runs the project's messages correctly."""
+from __future__ import annotations
+
+import pytest
+
+from jobs.engine.enqueue import job_enqueue
+from jobs.models import JobAttempt, QueueJob
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_django_rq_rqworker_runs_a_job_to_completed_with_its_attempt_recorded(processes) -> None:
+    job = job_enqueue(type="demo.sleep", payload={"seconds": 0.1, "steps": 2}).job
+    worker = processes.start("rqworker", "default", "--burst", name="rqworker")
+    assert worker.wait(timeout=60) == 0, processes.output(worker)
+    row = QueueJob.objects.get(pk=job.pk)
+    assert (row.status, row.progress_percent, row.attempts) == ("completed", 100, 1)
+    (attempt,) = JobAttempt.objects.filter(job=job)
+    assert attempt.outcome == "completed" and attempt.worker and attempt.pid and attempt.duration is not None
