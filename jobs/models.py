@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
@@ -180,6 +181,16 @@ class QueueState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({'paused' if self.paused else 'running'})"
+
+
+class QueueRateWindow(models.Model):
+    """The latest job starts of a rate-limited queue (jobs.engine.limits): a sliding window's log."""
+
+    queue = models.CharField(max_length=50, primary_key=True)
+    starts = ArrayField(models.DateTimeField(), default=list)
+
+    def __str__(self) -> str:
+        return f"{self.queue}: {len(self.starts)} recent starts"
 
 
 class MisfirePolicy(models.TextChoices):

@@ -123,7 +123,10 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "jobs@localhost")
 JOB_TIMEOUT = env_float("JOB_TIMEOUT", 10.0, minimum=0.001)
 #: When set, overrides every queue's attempt count (job types and enqueues may still set theirs).
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", None, minimum=1)
-#: Seconds a worker waits on SIGTERM for its running job before putting it back.
+#: Seconds a handler past its time limit (or a shutdown's grace) may take to stop before its run is
+#: written off: closed (timeout, retried; or interrupted), its slot given up (jobs.execution.time_limits).
+JOB_TIMEOUT_GRACE = env_float("JOB_TIMEOUT_GRACE", 1.0, minimum=0.01)
+#: Seconds a worker waits on SIGTERM for its running jobs before putting them back.
 WORKER_SHUTDOWN_TIMEOUT = env_float("WORKER_SHUTDOWN_TIMEOUT", 30.0, minimum=0)
 #: A running attempt's lease; workers renew it every third of this. When a worker
 #: dies (SIGKILL, lost machine) its job is recovered once the lease has run out.
@@ -165,6 +168,31 @@ JOB_QUEUES: dict[str, dict] = {
     "notification": {"attempts": 5, "backoff": ("exponential", 1), "concurrency": 5},
     "report": {"attempts": 3, "backoff": ("exponential", 1), "concurrency": 2},
 }
+
+
+
+def _queue_limits(raw: str, name: str, parse: object) -> dict[str, object]:
+    """``queue=value`` pairs, comma-separated (the environment's way to set per-queue limits)."""
+    limits: dict[str, object] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        queue, _, value = (text.strip() for text in item.partition("="))
+        if queue not in JOB_QUEUES or not value:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not <queue>=<value>; queues: {', '.join(JOB_QUEUES)}")
+        try:
+            limits[queue] = parse(value)  # type: ignore[operator]
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} has an invalid value") from None
+    return limits
+
+
+#: Limits across all workers, per queue: JOB_GLOBAL_CONCURRENCY="ai=10" (at most 10 of the queue's jobs
+#: run at once) and JOB_RATE_LIMITS="email=100/60" (at most 100 starts per 60 s). Jobs over a limit wait
+#: (neither failed nor charged an attempt).
+for _queue, _limit in _queue_limits(env_str("JOB_GLOBAL_CONCURRENCY", ""), "JOB_GLOBAL_CONCURRENCY", int).items():
+    JOB_QUEUES[_queue]["global_concurrency"] = _limit
+for _queue, _limit in _queue_limits(env_str("JOB_RATE_LIMITS", ""), "JOB_RATE_LIMITS",
+                                    lambda v: tuple(float(x) for x in v.split("/", 1))).items():
+    JOB_QUEUES[_queue]["rate_limit"] = _limit
 
 #: django-rq needs a connection per RQ queue; RQ queue names are derived from
 #: JOB_QUEUES by jobs.engine.dispatch (one RQ list per queue and priority band).

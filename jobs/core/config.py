@@ -26,6 +26,14 @@ class Retention:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """At most ``starts`` job starts per ``period`` seconds, across all workers."""
+
+    starts: int
+    period: float
+
+
+@dataclass(frozen=True)
 class QueueConfig:
     name: str
     retry: RetryPolicy
@@ -33,6 +41,13 @@ class QueueConfig:
     concurrency: int
     keep_completed: Retention
     keep_failed: Retention
+    #: At most this many of the queue's jobs run at once, however many workers serve it (None: no limit).
+    global_concurrency: int | None = None
+    rate_limit: RateLimit | None = None
+
+    @property
+    def limited(self) -> bool:
+        return self.global_concurrency is not None or self.rate_limit is not None
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,8 @@ class EngineConfig:
     queues: dict[str, QueueConfig]
     job_timeout: float
     shutdown_timeout: float
+    #: Seconds a handler that ignored a stop (stuck outside Python) gets before its run is written off.
+    timeout_grace: float
     scheduler_interval: float
     lease_seconds: float
     reconcile_after: float
@@ -69,9 +86,31 @@ def _queue_config(name: str, raw: dict, defaults: dict) -> QueueConfig:
             concurrency=int(raw.get("concurrency", 1)),
             keep_completed=keep_completed,
             keep_failed=keep_failed,
+            global_concurrency=_positive_or_none(raw.get("global_concurrency"), "global_concurrency"),
+            rate_limit=_rate_limit(raw.get("rate_limit")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ImproperlyConfigured(f"JOB_QUEUES[{name!r}] is invalid: {exc}") from None
+
+
+def _positive_or_none(value: object, name: str) -> int | None:
+    if value is None:
+        return None
+    number = int(value)  # type: ignore[call-overload]
+    if number < 1:
+        raise ValueError(f"{name} must be at least 1, got {number}")
+    return number
+
+
+def _rate_limit(value: object) -> RateLimit | None:
+    """``(starts, period_seconds)``, e.g. ``(10, 1)`` for ten a second."""
+    if value is None:
+        return None
+    starts, period = value  # type: ignore[misc]
+    limit = RateLimit(int(starts), float(period))
+    if limit.starts < 1 or not 0 < limit.period <= 86400:
+        raise ValueError(f"rate_limit must be (starts >= 1, 0 < period <= 86400 s), got {value!r}")
+    return limit
 
 
 @lru_cache(maxsize=1)
@@ -84,6 +123,7 @@ def get_config() -> EngineConfig:
         queues={name: _queue_config(name, raw, defaults) for name, raw in raw_queues.items()},
         job_timeout=float(settings.JOB_TIMEOUT),
         shutdown_timeout=float(settings.WORKER_SHUTDOWN_TIMEOUT),
+        timeout_grace=float(settings.JOB_TIMEOUT_GRACE),
         scheduler_interval=float(settings.SCHEDULER_INTERVAL),
         lease_seconds=float(settings.JOB_LEASE_SECONDS),
         reconcile_after=float(settings.JOB_RECONCILE_AFTER),

@@ -25,6 +25,11 @@ class WorkerShutdown(BaseException):
     """Raised inside the handler when the worker's shutdown grace period ran out."""
 
 
+class LeaseLost(BaseException):
+    """Raised inside the handler when its attempt was closed elsewhere (the lifeline declared it lost):
+    the run must stop, and nothing it would write is accepted any more."""
+
+
 class JobTypeError(Exception):
     """Unknown job type, or a payload its schema rejects; carries field errors."""
 

@@ -7,6 +7,7 @@ worker serves. Pushing to those lists is jobs.engine.dispatch.
 """
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,14 +38,25 @@ class Dispatch:
     rq_id: str
 
 
-def new_rq_id() -> str:
-    """A fresh RQ id for every hand-over: reusing one would let the expiry of a
-    previous run's RQ hash delete the message of the next run."""
-    return uuid.uuid4().hex
+def new_rq_id(job_id: uuid.UUID) -> str:
+    """The RQ id of a new hand-over of ``job_id``: the job's id (so a worker knows which job a popped
+    message carries without reading RQ's hash) and 8 random hex digits. Fresh for every hand-over:
+    reusing one would let the expiry of a previous run's RQ hash delete the message of the next run."""
+    return f"{job_id.hex}{secrets.token_hex(4)}"
 
 
-#: The same shape as ``new_rq_id()``, made in SQL for set-based hand-overs.
-NEW_RQ_ID_SQL = "replace(gen_random_uuid()::text, '-', '')"
+#: The same as ``new_rq_id(j.id)``, made in SQL for set-based hand-overs of rows ``j``.
+NEW_RQ_ID_SQL = "replace(j.id::text, '-', '') || substr(md5(random()::text), 1, 8)"
+
+
+def job_id_of(rq_id: str) -> uuid.UUID | None:
+    """The QueueJob id a hand-over's RQ id carries (None for an id in another format)."""
+    if len(rq_id) != 40:
+        return None
+    try:
+        return uuid.UUID(rq_id[:32])
+    except ValueError:
+        return None
 
 
 def rq_queue_name(queue: str, priority: int) -> str:

@@ -11,14 +11,15 @@ The lifeline (jobs.plugins.lifeline) closes lost attempts with the same finish.
 """
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from jobs.core.retry import RetryPolicy
 from jobs.core.shape import job_to_dict, jsonable
@@ -66,7 +67,7 @@ WITH claimed AS (
        SET status = 'active', attempts = j.attempts + 1, started_at = COALESCE(j.started_at, now()),
            updated_at = now(), cancel_requested = false,
            progress_percent = 0, progress_stage = '', progress_message = ''
-     WHERE j.id = %(id)s AND j.status = 'pending'
+     WHERE j.id = ANY(%(ids)s::uuid[]) AND j.status = 'pending'
        AND NOT EXISTS (SELECT 1 FROM jobs_queuestate s WHERE s.name = j.queue AND s.paused)
  RETURNING j.*
 ), attempt AS (
@@ -74,39 +75,76 @@ WITH claimed AS (
                                  error_type, error_message, traceback)
     SELECT id, attempts, %(worker)s, %(pid)s, now(), now() + make_interval(secs => %(lease)s), '', '', '', ''
       FROM claimed
- RETURNING id AS attempt_id
+ RETURNING id AS attempt_id, job_id
 )
-SELECT claimed.*, attempt.attempt_id, {_ASYNC_COMMIT} FROM claimed, attempt
+SELECT claimed.*, attempt.attempt_id, {_ASYNC_COMMIT} FROM claimed JOIN attempt ON attempt.job_id = claimed.id
 """
 
 
+def jobs_claim(job_ids: Sequence[str | uuid.UUID], *, worker: str, pid: int, lease: float) -> list[Claim]:
+    """Win those of the jobs that are still pending (and whose queue is not paused), opening an
+    attempt for each, in one statement; the others (a duplicate delivery, cancelled meanwhile,
+    paused) are left alone."""
+    if not job_ids:
+        return []
+    params = {"ids": [str(job_id) for job_id in job_ids], "worker": worker, "pid": pid, "lease": lease}
+    jobs = list(QueueJob.objects.raw(_CLAIM_SQL, params))
+    publish_on_commit(jobs, "job:active")
+    return [Claim.of(job, job.attempt_id) for job in jobs]
+
+
 def job_claim(job_id: str | uuid.UUID, *, worker: str, pid: int, lease: float) -> Claim | None:
-    """Win the job (or None: someone else did, or it is no longer pending, or its queue is paused)
-    and open its attempt."""
-    params = {"id": job_id, "worker": worker, "pid": pid, "lease": lease}
-    job = next(iter(QueueJob.objects.raw(_CLAIM_SQL, params)), None)
-    if job is None:
-        return None
-    publish_on_commit([job], "job:active")
-    return Claim.of(job, job.attempt_id)
+    """Win one job, or None (someone else did, it is no longer pending, or its queue is paused)."""
+    claims = jobs_claim([job_id], worker=worker, pid=pid, lease=lease)
+    return claims[0] if claims else None
+
+
+@dataclass(frozen=True)
+class Finish:
+    """How one run ended: what ``attempts_finish`` writes (a worker may write many in one statement)."""
+
+    claim: Claim
+    outcome: AttemptOutcome
+    status: JobStatus
+    duration: float
+    result: Any = None
+    error: tuple[str, str, str] | None = None  # type, message, traceback
+    run_at: datetime | None = None
+    uncharged: bool = False
+    #: The run's last reported (percent, stage, message), written with the finish: the row shows
+    #: where the handler stopped.
+    progress: tuple[int, str, str] | None = None
 
 
 # Guarded twice: the attempt must still be open (the lifeline may have declared
-# it lost and the job may be running again elsewhere) and the job still active.
+# it lost and the job may be running again elsewhere) and the job still active
+# in that attempt: a run that lost its job can write nothing.
 _FINISH_SQL = f"""
-WITH attempt AS (
-    UPDATE jobs_jobattempt
-       SET finished_at = now(), outcome = %(outcome)s, duration = %(duration)s,
-           error_type = %(error_type)s, error_message = %(error_message)s, traceback = %(traceback)s
-     WHERE id = %(attempt_id)s AND finished_at IS NULL
- RETURNING job_id
+WITH f AS (
+    SELECT * FROM unnest(%(attempt_id)s::bigint[], %(attempt)s::int[], %(outcome)s::text[], %(status)s::text[],
+                         %(duration)s::float8[], %(result)s::text[], %(error)s::text[], %(error_type)s::text[],
+                         %(error_message)s::text[], %(traceback)s::text[], %(run_at)s::timestamptz[],
+                         %(uncharged)s::int[], %(rq_id)s::text[], %(percent)s::int[], %(stage)s::text[],
+                         %(message)s::text[])
+        AS f(attempt_id, attempt, outcome, status, duration, result, error, error_type, error_message, traceback,
+             run_at, uncharged, rq_id, percent, stage, message)
+), closed AS (
+    UPDATE jobs_jobattempt AS a
+       SET finished_at = now(), outcome = f.outcome, duration = f.duration,
+           error_type = f.error_type, error_message = f.error_message, traceback = f.traceback
+      FROM f
+     WHERE a.id = f.attempt_id AND a.finished_at IS NULL
+ RETURNING a.job_id, f.*
 )
 UPDATE jobs_queuejob AS j
-   SET status = %(status)s, result = %(result)s, error = %(error)s, run_at = COALESCE(%(run_at)s, run_at),
-       finished_at = %(finished_at)s, updated_at = now(), interruptions = interruptions + %(uncharged)s,
-       progress_percent = CASE WHEN %(status)s = 'completed' THEN 100 ELSE progress_percent END,
-       dispatched_at = %(dispatched_at)s, rq_id = %(rq_id)s
- WHERE id = (SELECT job_id FROM attempt) AND status = 'active' AND attempts = %(attempt)s
+   SET status = c.status, result = c.result::jsonb, error = c.error, run_at = COALESCE(c.run_at, j.run_at),
+       finished_at = CASE WHEN c.status IN ('completed', 'failed', 'cancelled') THEN now() END,
+       updated_at = now(), interruptions = j.interruptions + c.uncharged,
+       progress_percent = CASE WHEN c.status = 'completed' THEN 100 ELSE COALESCE(c.percent, j.progress_percent) END,
+       progress_stage = COALESCE(c.stage, j.progress_stage), progress_message = COALESCE(c.message, j.progress_message),
+       dispatched_at = CASE WHEN c.status = 'pending' THEN now() END, rq_id = c.rq_id
+  FROM closed AS c
+ WHERE j.id = c.job_id AND j.status = 'active' AND j.attempts = c.attempt
 RETURNING j.*, {_ASYNC_COMMIT}
 """
 
@@ -114,46 +152,41 @@ _EVENTS = {JobStatus.COMPLETED: "job:completed", JobStatus.FAILED: "job:failed",
            JobStatus.CANCELLED: "job:cancelled", JobStatus.PENDING: None}
 
 
-def attempt_finish(
-    claim: Claim,
-    *,
-    outcome: AttemptOutcome,
-    status: JobStatus,
-    duration: float,
-    result: Any = None,
-    error: tuple[str, str, str] | None = None,
-    run_at: datetime | None = None,
-    uncharged: bool = False,
-) -> QueueJob | None:
-    """Close the attempt and move the job; the row, or None if this run no longer owns the job.
+def attempts_finish(finishes: Sequence[Finish]) -> list[QueueJob]:
+    """Close the attempts and move their jobs, all in one statement; returns the rows that moved.
 
-    The one writer of an attempt's end (worker and lifeline): a job put back
-    ``pending`` is dispatched again, and every other end is announced.
+    The one writer of a run's end (the worker's finisher, the rqworker path and
+    the lifeline): a run that no longer owns its job is left out. Jobs put back
+    ``pending`` are dispatched again, every other end is announced.
     """
-    error_type, error_message, tb = error or ("", "", "")
-    now = timezone.now()
-    requeue = status == JobStatus.PENDING
-    params = {
-        "attempt_id": claim.attempt_id,
-        "attempt": claim.attempt,
-        "outcome": outcome,
-        "status": status,
-        "duration": duration,
-        "result": Jsonb(result) if result is not None else None,
-        "error": f"{error_type}: {error_message}" if error else "",
-        "error_type": error_type[:200],
-        "error_message": error_message,
-        "traceback": tb,
-        "run_at": run_at,
-        "finished_at": now if status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED) else None,
-        "uncharged": 1 if uncharged else 0,
-        "dispatched_at": now if requeue else None,
-        "rq_id": new_rq_id() if requeue else "",
-    }
-    job = next(iter(QueueJob.objects.raw(_FINISH_SQL, params)), None)
-    if job is not None:
-        publish_on_commit([job], _EVENTS[status])
-    return job
+    if not finishes:
+        return []
+    columns: dict[str, list[Any]] = {name: [] for name in (
+        "attempt_id", "attempt", "outcome", "status", "duration", "result", "error", "error_type", "error_message",
+        "traceback", "run_at", "uncharged", "rq_id", "percent", "stage", "message")}
+    for finish in finishes:
+        error_type, error_message, tb = finish.error or ("", "", "")
+        requeue = finish.status == JobStatus.PENDING
+        row = {
+            "attempt_id": finish.claim.attempt_id, "attempt": finish.claim.attempt, "outcome": str(finish.outcome),
+            "status": str(finish.status), "duration": finish.duration,
+            "result": None if finish.result is None else json.dumps(finish.result),
+            "error": f"{error_type}: {error_message}" if finish.error else "", "error_type": error_type[:200],
+            "error_message": error_message, "traceback": tb, "run_at": finish.run_at,
+            "uncharged": 1 if finish.uncharged else 0, "rq_id": new_rq_id(finish.claim.job_id) if requeue else "",
+            "percent": finish.progress[0] if finish.progress else None,
+            "stage": finish.progress[1][:100] if finish.progress else None,
+            "message": finish.progress[2] if finish.progress else None,
+        }
+        for name, value in row.items():
+            columns[name].append(value)
+    jobs = list(QueueJob.objects.raw(_FINISH_SQL, columns))
+    by_event: dict[str | None, list[QueueJob]] = {}
+    for job in jobs:
+        by_event.setdefault(_EVENTS[JobStatus(job.status)], []).append(job)
+    for event, group in by_event.items():
+        publish_on_commit(group, event)
+    return jobs
 
 
 def after_failure(
@@ -166,63 +199,65 @@ def after_failure(
     return JobStatus.FAILED, None
 
 
-def job_complete(claim: Claim, *, result: Any, duration: float) -> bool:
-    return attempt_finish(claim, outcome=AttemptOutcome.COMPLETED, status=JobStatus.COMPLETED, duration=duration,
-                          result=result) is not None
-
-
-def job_fail_attempt(
-    claim: Claim,
-    *,
-    outcome: AttemptOutcome,
-    error: tuple[str, str, str],
-    duration: float,
-    retryable: bool,
-) -> JobStatus | None:
-    """Close a failed attempt: back off and retry while attempts are left, else dead-letter."""
+def failed_run(claim: Claim, outcome: AttemptOutcome, error: tuple[str, str, str], duration: float, *,
+               retryable: bool) -> Finish:
+    """The Finish of a failed run (error, timeout, lost): retried by the job's policy, else dead-lettered."""
     status, run_at = after_failure(claim.retry_policy, charged=claim.charged, max_attempts=claim.max_attempts,
                                    retryable=retryable)
-    job = attempt_finish(claim, outcome=outcome, status=status, duration=duration, error=error, run_at=run_at)
-    return None if job is None else status
+    return Finish(claim, outcome, status, duration, error=error, run_at=run_at)
 
 
-def job_cancel_running(claim: Claim, *, duration: float) -> bool:
-    return attempt_finish(claim, outcome=AttemptOutcome.CANCELLED, status=JobStatus.CANCELLED, duration=duration,
-                          error=("JobCancelled", "cancelled while running", "")) is not None
+def attempts_renew(attempt_ids: Sequence[int], *, lease: float) -> set[int]:
+    """Push the leases of a process's running attempts forward in one statement; returns those renewed.
 
-
-def job_interrupt(claim: Claim, *, duration: float, reason: str) -> bool:
-    """Put a job back after its worker had to stop it; the run is not charged."""
-    return attempt_finish(claim, outcome=AttemptOutcome.INTERRUPTED, status=JobStatus.PENDING, duration=duration,
-                          error=("WorkerShutdown", reason, ""), uncharged=True) is not None
-
-
-def attempt_renew_lease(attempt_id: int, *, lease: float) -> bool:
-    """Push an open attempt's lease forward; False once the attempt is closed (or was declared lost)."""
+    An attempt left out is closed: the lifeline declared it lost (its worker
+    was cut off from PostgreSQL for longer than the lease), and its run must
+    stop (fencing: jobs.execution.lease).
+    """
+    if not attempt_ids:
+        return set()
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE jobs_jobattempt SET lease_expires_at = now() + make_interval(secs => %s)"
-            " WHERE id = %s AND finished_at IS NULL",
-            [lease, attempt_id],
+            " WHERE id = ANY(%s) AND finished_at IS NULL RETURNING id",
+            [lease, list(attempt_ids)],
         )
-        return cursor.rowcount == 1
+        return {row[0] for row in cursor.fetchall()}
 
 
-def job_progress(job_id: uuid.UUID, *, percent: int, stage: str, message: str) -> bool | None:
-    """Store progress; returns whether cancellation was requested (None if the job is no longer active)."""
+_PROGRESS_SQL = f"""
+UPDATE jobs_queuejob AS j
+   SET progress_percent = p.percent, progress_stage = p.stage, progress_message = p.message,
+       progress_updated_at = now(), updated_at = now()
+  FROM unnest(%s::uuid[], %s::int[], %s::int[], %s::text[], %s::text[]) AS p(id, attempt, percent, stage, message)
+ WHERE j.id = p.id AND j.status = 'active' AND j.attempts = p.attempt
+RETURNING j.id, j.cancel_requested, {_ASYNC_COMMIT}
+"""
+
+
+def jobs_progress(updates: Sequence[tuple[Claim, int, str, str]]) -> dict[uuid.UUID, bool]:
+    """Store many runs' progress in one statement; per job whose run still owns it, whether a cancel
+    was requested (a run declared lost is left out: guarded by the attempt number)."""
+    if not updates:
+        return {}
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE jobs_queuejob SET progress_percent = %s, progress_stage = %s, progress_message = %s,"
-            " progress_updated_at = now(), updated_at = now()"
-            f" WHERE id = %s AND status = 'active' RETURNING cancel_requested, {_ASYNC_COMMIT}",
-            [percent, stage[:100], message, job_id],
-        )
-        row = cursor.fetchone()
-    return None if row is None else row[0]
+        cursor.execute(_PROGRESS_SQL, [[str(c.job_id) for c, *_ in updates], [c.attempt for c, *_ in updates],
+                                       [p for _, p, _, _ in updates], [s[:100] for _, _, s, _ in updates],
+                                       [m for *_, m in updates]])
+        return {row[0]: row[1] for row in cursor.fetchall()}
+
+
+def jobs_cancel_requested(job_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of the jobs someone asked to stop."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM jobs_queuejob WHERE id = ANY(%s) AND cancel_requested", [list(job_ids)])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def job_progress(claim: Claim, *, percent: int, stage: str, message: str) -> bool | None:
+    """Store one run's progress: whether a cancel was requested, None if this run no longer owns the job."""
+    return jobs_progress([(claim, percent, stage, message)]).get(claim.job_id)
 
 
 def job_cancel_requested(job_id: uuid.UUID) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT cancel_requested FROM jobs_queuejob WHERE id = %s", [job_id])
-        row = cursor.fetchone()
-    return bool(row and row[0])
+    return job_id in jobs_cancel_requested([job_id])

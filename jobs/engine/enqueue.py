@@ -99,7 +99,7 @@ def build_job(
         run_at = now + timedelta(seconds=delay)
     waiting = run_at is not None and run_at > now
     policy = job_type.retry_policy()
-    return QueueJob(
+    job = QueueJob(
         type=job_type.name,
         queue=queue,
         payload=model.model_dump(mode="json"),
@@ -116,8 +116,9 @@ def build_job(
         source_detail=source_detail[:200],
         created_by=created_by if created_by is not None and created_by.is_authenticated else None,
         dispatched_at=None if waiting else now,
-        rq_id="" if waiting else new_rq_id(),
     )
+    job.rq_id = "" if waiting else new_rq_id(job.id)
+    return job
 
 
 def job_enqueue(**request: Any) -> EnqueueResult:
@@ -146,15 +147,40 @@ def job_enqueue_many(requests: list[dict[str, Any]]) -> list[QueueJob]:
         except JobTypeError as exc:
             errors = [{**err, "field": f"{index}.{err['field']}"} for err in exc.errors]
             raise JobTypeError(f"request {index}: {exc}", errors) from None
+    return [result.job for result in _insert_all(built)]
+
+
+def job_enqueue_each(requests: list[dict[str, Any]]) -> list[EnqueueResult | JobTypeError]:
+    """Each request validated on its own: the valid ones inserted with one INSERT and dispatched in one
+    Redis round trip; per request, its result or why it was refused (``POST /api/jobs/bulk``)."""
+    now = timezone.now()
+    refused: list[JobTypeError | None] = []
+    built: list[QueueJob] = []
+    for request in requests:
+        try:
+            built.append(build_job(now=now, **request))
+            refused.append(None)
+        except JobTypeError as exc:
+            refused.append(exc)
+    results = iter(_insert_all(built))
+    return [error or next(results) for error in refused]
+
+
+def _insert_all(built: list[QueueJob]) -> list[EnqueueResult]:
+    """Insert built jobs, in order: one INSERT for those without a unique key, the others one by one."""
     with transaction.atomic():
         plain = [job for job in built if not job.unique_key]
         QueueJob.objects.bulk_create(plain)
-        publish_on_commit(plain, "job:enqueued")
-        keyed = [_insert(job) for job in built if job.unique_key]
-    return plain + keyed
+        results = {id(job): EnqueueResult(job, created=True) for job in plain}
+        for job in built:
+            if job.unique_key:
+                saved = _insert(job, publish=False)
+                results[id(job)] = EnqueueResult(saved, created=saved is job)
+        publish_on_commit([r.job for r in results.values() if r.created], "job:enqueued")
+    return [results[id(job)] for job in built]
 
 
-def _insert(job: QueueJob) -> QueueJob:
+def _insert(job: QueueJob, *, publish: bool = True) -> QueueJob:
     """Insert one job; if a live job holds its unique key, return that one instead."""
     if not job.unique_key:
         job.save(force_insert=True)
@@ -167,7 +193,8 @@ def _insert(job: QueueJob) -> QueueJob:
             if existing is None:
                 raise
             return existing
-    publish_on_commit([job], "job:enqueued")
+    if publish:
+        publish_on_commit([job], "job:enqueued")
     return job
 
 

@@ -18,7 +18,13 @@ from collections.abc import Iterable, Sequence
 from django.db import connection, transaction
 
 from jobs.core.errors import InvalidTransition
-from jobs.core.states import CANCELLABLE_STATES, FINAL_STATES, RETRYABLE_STATES, WAITING_STATES, JobStatus
+from jobs.core.states import (
+    CANCELLABLE_STATES,
+    FINAL_STATES,
+    RETRYABLE_STATES,
+    WAITING_STATES,
+    JobStatus,
+)
 from jobs.core.transport import NEW_RQ_ID_SQL
 from jobs.engine.publish import publish_on_commit
 from jobs.models import QueueJob

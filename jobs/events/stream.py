@@ -10,7 +10,8 @@ of events. The web process relays the stream to Channels groups
 Sequence numbers grow per job. A new counter (first event, or after the key
 expired or Redis was flushed) starts at the Redis clock in microseconds, so a
 job's numbers keep growing across expiry and flushes; the key therefore only
-needs to live 15 minutes from its creation, not as long as the job.
+needs to live 15 minutes from its creation, not as long as the job, and only a
+minute after the job's final event.
 
 Progress ticks are thinned here, not in ``ctx.progress``: every stage change,
 100 % and the first tick go out; faster ticks go out at most every
@@ -44,6 +45,10 @@ STREAM = "jobs:events"
 STREAM_MAXLEN = 10_000
 SEQ_KEY = "jobs:seq:"
 SEQ_TTL = 900
+#: After a job's final event its counter is kept only as long as the relay may still be passing on
+#: its events (monitoring.live.relay.STALE_AFTER): a finished job leaves nothing in Redis for long.
+FINAL_SEQ_TTL = 60
+FINAL_EVENTS = frozenset({"job:completed", "job:failed", "job:cancelled"})
 #: At most one progress tick per job per this many seconds (20/s) reaches the stream.
 PROGRESS_INTERVAL = 0.05
 #: After Redis fails, events are dropped (not tried) for this long, so a handler's
@@ -56,7 +61,8 @@ BATCH_MAX = 500
 IDLE_AFTER = 0.05
 
 # One call publishes a batch: KEYS = the stream, then each event's sequence key;
-# ARGV = maxlen, ttl, then (job id, message without its opening brace) per event.
+# ARGV = maxlen, ttl, ttl after a final event, then (job id, message without its opening brace,
+# "1" if the event is final) per event.
 # Numbers are formatted with %d: Lua's default format would print 16 digits in
 # exponent notation.
 _PUBLISH = """
@@ -71,8 +77,9 @@ for i = 2, #KEYS do
   else
     s = string.format('%d', s)
   end
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'j', ARGV[2 * i - 1], 's', s,
-             'm', '{"type":"job.event","seq":' .. s .. ',' .. ARGV[2 * i])
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'j', ARGV[3 * i - 2], 's', s,
+             'm', '{"type":"job.event","seq":' .. s .. ',' .. ARGV[3 * i - 1])
+  if ARGV[3 * i] == '1' then redis.call('EXPIRE', KEYS[i], ARGV[3]) end
   seqs[#seqs + 1] = s
 end
 return seqs
@@ -88,12 +95,12 @@ def publish(events: list[JobEvent]) -> list[int]:
     trip in pipelines.
     """
     keys = [STREAM]
-    args: list[Any] = [STREAM_MAXLEN, SEQ_TTL]
+    args: list[Any] = [STREAM_MAXLEN, SEQ_TTL, FINAL_SEQ_TTL]
     for event in events:
         body = json.dumps({"event": event.name, "job": event.job, "at": event.message()["at"]},
                           separators=(",", ":"), default=str)
         keys.append(SEQ_KEY + event.job_id)
-        args += [event.job_id, body[1:]]
+        args += [event.job_id, body[1:], "1" if event.name in FINAL_EVENTS else "0"]
     client = redis_connection()
     try:
         seqs = client.evalsha(_PUBLISH_SHA, len(keys), *keys, *args)
@@ -106,14 +113,15 @@ def publish(events: list[JobEvent]) -> list[int]:
 class StreamSink:
     """The event sink that publishes to the stream: batched, mostly off the caller's thread, ticks thinned.
 
-    State changes wait at most BATCH_DELAY and go out together from a helper
-    thread that polls while they flow and parks when idle, so a busy worker
-    neither waits for Redis per job nor wakes a thread per event (publishing
-    each event from the caller cost the worker ~15 % of its no-op throughput
-    here; batched off-thread ~9 %). Progress ticks (at most 20/s a job, as
-    thinned below) go out at once from the caller, together with whatever
-    waits, so order holds; so does an event a webhook will carry, since the
-    delivery needs its sequence number.
+    Events wait at most BATCH_DELAY and go out together from a helper thread
+    that polls while they flow and parks when idle, so a busy worker neither
+    waits for Redis per job nor wakes a thread per event (publishing each event
+    from the caller cost the worker ~15 % of its no-op throughput here; batched
+    off-thread ~9 %). Progress ticks (at most 20/s a job, as thinned below) join
+    the same batches, in order; a worker's fifty slots ticking at once then
+    cost one round trip, not fifty in a row. An event a webhook will carry goes
+    out at once, with whatever waits, since the delivery needs its sequence
+    number.
     """
 
     def __init__(self, interval: float = PROGRESS_INTERVAL, delay: float = BATCH_DELAY) -> None:
@@ -147,7 +155,8 @@ class StreamSink:
                     if not self._tick_due(event, now):
                         self._held[event.job_id] = event
                         continue
-                    urgent = True  # at most 20/s a job: sent at once, with whatever waits (keeps the order)
+                    # At most 20/s a job; batched like state changes, in order: fifty slots
+                    # ticking at once must not queue up behind one another for Redis.
                 else:
                     # A state change carries the job's latest state; a held-back tick would only be older.
                     self._held.pop(event.job_id, None)

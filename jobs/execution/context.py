@@ -4,13 +4,16 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 
 from jobs.core.errors import JobCancelled
 from jobs.engine.attempts import Claim, job_cancel_requested, job_progress
 from jobs.events.emit import JobEvent, emit
+
+if TYPE_CHECKING:
+    from jobs.execution.progress import ProgressWriter
 
 #: Progress rows are written at most this often per job (stage changes and
 #: 100 % always go through), so a chatty handler does not hammer PostgreSQL.
@@ -22,7 +25,7 @@ CANCEL_CHECK_INTERVAL = 0.5
 class JobContext:
     """Handed to every handler: the typed payload, ``progress()``, ``logger`` and ``cancel_requested``."""
 
-    def __init__(self, claim: Claim, *, payload: pydantic.BaseModel) -> None:
+    def __init__(self, claim: Claim, *, payload: pydantic.BaseModel, writer: ProgressWriter | None = None) -> None:
         self.job_id = claim.job_id
         self.job_type = claim.type
         self.queue = claim.queue
@@ -30,6 +33,9 @@ class JobContext:
         self.payload = payload
         self.correlation_id = claim.correlation_id
         self._claim = claim
+        #: In a worker's slots, progress goes to its writer thread (jobs.execution.progress); under plain
+        #: rqworker it is written here.
+        self._writer = writer
         self.logger = logging.LoggerAdapter(
             logging.getLogger(f"jobs.handler.{claim.type}"),
             {"job_id": str(claim.job_id), "correlation_id": claim.correlation_id},
@@ -66,27 +72,38 @@ class JobContext:
         progress = {"percent": self.percent, "stage": self.stage, "message": self.message}
         emit([JobEvent("job:progress", str(self.job_id), {**self._claim.shape, "progress": progress},
                        webhook_url=self._claim.webhook_url)])
-        if self._cancel_requested:
+        if self.cancel_requested:
             raise JobCancelled()
 
     def flush(self) -> None:
-        """Write the latest progress if it differs from what the row holds."""
+        """Hand over (or write) the latest progress if it differs from what was last written."""
         state = (self.percent, self.stage, self.message)
         if state == self._written:
             return
-        requested = job_progress(self.job_id, percent=self.percent, stage=self.stage, message=self.message)
         self._written = state
-        self._last_write = self._cancel_checked = time.monotonic()
-        self._cancel_requested = bool(requested)
+        self._last_write = time.monotonic()
+        if self._writer is not None:
+            self._writer.put(self._claim, *state)
+            return
+        self._cancel_requested = bool(job_progress(self._claim, percent=state[0], stage=state[1], message=state[2]))
+        self._cancel_checked = self._last_write
 
     @property
     def cancel_requested(self) -> bool:
         """Whether someone asked this job to stop; long handlers should check it between steps."""
-        now = time.monotonic()
-        if not self._cancel_requested and now - self._cancel_checked >= CANCEL_CHECK_INTERVAL:
+        if self._cancel_requested:
+            return True
+        if self._writer is not None:
+            self._cancel_requested = self._writer.cancel_requested(self.job_id)
+        elif time.monotonic() - self._cancel_checked >= CANCEL_CHECK_INTERVAL:
+            self._cancel_checked = time.monotonic()
             self._cancel_requested = job_cancel_requested(self.job_id)
-            self._cancel_checked = now
         return self._cancel_requested
+
+    @property
+    def last_progress(self) -> tuple[int, str, str]:
+        """(percent, stage, message) as last reported: written with the run's finish."""
+        return self.percent, self.stage, self.message
 
     def __repr__(self) -> str:
         return f"<JobContext {self.job_type} {self.job_id} attempt {self.attempt}>"

@@ -1,41 +1,108 @@
-"""What RQ executes: claim the job, run its handler, record the outcome.
+"""Running one claimed job: the handler under its time limit, and how the run ended.
 
-Never raises: every outcome, including a broken handler, is recorded in
-PostgreSQL, so RQ's own failure handling (and a second source of truth) never
-comes into play. The run's state (attempt, deadline, shutdown request,
-outcome) is the RunState the worker handed over (jobs.execution.run_state).
+``perform`` never raises: every ending, a broken handler included, becomes a
+``Finish`` for the engine to write (jobs.engine.attempts.attempts_finish). The
+project's worker calls it from its slots (jobs.execution.slots), which enforce
+time limits from outside the thread; ``run_job`` is what an RQ message runs
+when plain ``rqworker`` executes it: claim, perform under a SIGALRM deadline,
+finish, one job at a time.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import time
 import traceback
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
+from typing import Any
 
 from django.db import connection
 from psycopg.pq import TransactionStatus
 from rq import get_current_job
 
 from jobs.core.config import get_config
-from jobs.core.errors import JobCancelled, JobTimeout, JobTypeError, PermanentError, WorkerShutdown
-from jobs.core.registry import get_job_type
-from jobs.core.states import AttemptOutcome
-from jobs.core.transport import Dispatch
-from jobs.engine.attempts import (
-    Claim,
-    job_cancel_running,
-    job_claim,
-    job_complete,
-    job_fail_attempt,
-    job_interrupt,
+from jobs.core.errors import (
+    JobCancelled,
+    JobTimeout,
+    JobTypeError,
+    LeaseLost,
+    PermanentError,
+    WorkerShutdown,
 )
+from jobs.core.registry import get_job_type
+from jobs.core.states import AttemptOutcome, JobStatus
+from jobs.core.transport import Dispatch
+from jobs.engine.attempts import Claim, Finish, attempts_finish, failed_run, job_claim
 from jobs.engine.dispatch import jobs_undispatch
 from jobs.execution.context import JobContext, result_to_json
 from jobs.execution.deadline import Deadline
-from jobs.execution.run_state import RunState, current_run
+from jobs.execution.progress import ProgressWriter
 
 logger = logging.getLogger(__name__)
+
+
+def perform(claim: Claim, *, limit: AbstractContextManager[Any] | None = None,
+            writer: ProgressWriter | None = None) -> Finish | None:
+    """Run the claimed job's handler (under ``limit``, if given); how it ended, or None if the run lost its job."""
+    started = time.monotonic()
+    ctx: JobContext | None = None
+    try:
+        job_type = get_job_type(claim.type)
+        ctx = JobContext(claim, payload=job_type.validate(claim.payload), writer=writer)
+        with limit or nullcontext():
+            value = job_type.handler(ctx)
+        return Finish(claim, AttemptOutcome.COMPLETED, JobStatus.COMPLETED, time.monotonic() - started,
+                      result=result_to_json(value), progress=ctx.last_progress)
+    except BaseException as exc:  # noqa: BLE001 (every ending is recorded)
+        return ended(claim, ctx, exc, started)
+
+
+async def perform_async(claim: Claim, *, timeout: float, writer: ProgressWriter) -> Finish | None:
+    """Run an ``async def`` handler on the worker's event loop; its time limit cancels it."""
+    started = time.monotonic()
+    ctx: JobContext | None = None
+    try:
+        job_type = get_job_type(claim.type)
+        ctx = JobContext(claim, payload=job_type.validate(claim.payload), writer=writer)
+        try:
+            value = await asyncio.wait_for(job_type.handler(ctx), timeout)
+        except TimeoutError:
+            raise JobTimeout(f"handler exceeded its time limit of {timeout:g} s") from None
+        return Finish(claim, AttemptOutcome.COMPLETED, JobStatus.COMPLETED, time.monotonic() - started,
+                      result=result_to_json(value), progress=ctx.last_progress)
+    except asyncio.CancelledError:  # the worker's shutdown grace ran out
+        return ended(claim, ctx, WorkerShutdown("worker shutdown grace period ran out"), started)
+    except BaseException as exc:  # noqa: BLE001
+        return ended(claim, ctx, exc, started)
+
+
+def ended(claim: Claim, ctx: JobContext | None, exc: BaseException, started: float) -> Finish | None:
+    """The Finish for a run that raised ``exc`` (None: the run lost its job, nothing may be written)."""
+    duration = time.monotonic() - started
+    if isinstance(exc, LeaseLost):
+        return None
+    if isinstance(exc, (WorkerShutdown, JobCancelled, JobTimeout)):
+        _after_interruption()
+    progress = ctx.last_progress if ctx is not None else None  # the row shows where the handler stopped
+    if isinstance(exc, WorkerShutdown):
+        return Finish(claim, AttemptOutcome.INTERRUPTED, JobStatus.PENDING, duration, progress=progress,
+                      error=("WorkerShutdown", str(exc) or "worker shutdown grace period ran out", ""), uncharged=True)
+    if isinstance(exc, JobCancelled):
+        return Finish(claim, AttemptOutcome.CANCELLED, JobStatus.CANCELLED, duration, progress=progress,
+                      error=("JobCancelled", "cancelled while running", ""))
+    if isinstance(exc, JobTimeout) and not str(exc):  # raised into the thread by the watchdog
+        exc = JobTimeout(f"handler exceeded its time limit of {claim.timeout:g} s").with_traceback(exc.__traceback__)
+    outcome = AttemptOutcome.TIMEOUT if isinstance(exc, JobTimeout) else AttemptOutcome.ERROR
+    retryable = not isinstance(exc, (PermanentError, JobTypeError))
+    finish = replace(failed_run(claim, outcome, (type(exc).__name__, str(exc) or type(exc).__name__,
+                                                 _format_traceback(exc)), duration, retryable=retryable),
+                     progress=progress)
+    logger.info("event=attempt_failed job=%s outcome=%s next=%s error=%s", claim.job_id, outcome, finish.status,
+                type(exc).__name__)
+    return finish
 
 
 def worker_name() -> str:
@@ -46,72 +113,16 @@ def worker_name() -> str:
 
 
 def run_job(job_id: str) -> None:
-    state = current_run()
-    state.failed = False
+    """What an RQ message runs under a plain RQ worker (django-rq's ``rqworker``): one job, start to end."""
     claim = job_claim(job_id, worker=worker_name(), pid=os.getpid(), lease=get_config().lease_seconds)
     if claim is None:
         rq_job = get_current_job()
         if rq_job is not None and jobs_undispatch([Dispatch(job_id, "", 0, rq_job.id)], only_paused=True):
             logger.info("event=bounced_paused job=%s", job_id)
         return
-    state.claim = claim
-    try:
-        _run_handler(claim, state)
-    finally:
-        state.claim = None
-
-
-def _run_handler(claim: Claim, state: RunState) -> None:
-    started = time.monotonic()
-    ctx: JobContext | None = None
-    try:
-        job_type = get_job_type(claim.type)
-        ctx = JobContext(claim, payload=job_type.validate(claim.payload))
-        with Deadline(claim.timeout) as deadline:
-            state.arm(deadline)
-            value = job_type.handler(ctx)
-        result = result_to_json(value)
-    except WorkerShutdown as exc:
-        _after_interruption()
-        job_interrupt(claim, duration=time.monotonic() - started, reason=str(exc))
-        return
-    except JobCancelled:
-        _after_interruption()
-        job_cancel_running(claim, duration=time.monotonic() - started)
-        return
-    except JobTimeout as exc:
-        _after_interruption()
-        _fail(claim, state, ctx, exc, AttemptOutcome.TIMEOUT, started, retryable=True)
-        return
-    except (PermanentError, JobTypeError) as exc:
-        _fail(claim, state, ctx, exc, AttemptOutcome.ERROR, started, retryable=False)
-        return
-    except Exception as exc:
-        _fail(claim, state, ctx, exc, AttemptOutcome.ERROR, started, retryable=True)
-        return
-    finally:
-        state.deadline = None
-    job_complete(claim, result=result, duration=time.monotonic() - started)
-
-
-def _fail(
-    claim: Claim,
-    state: RunState,
-    ctx: JobContext | None,
-    exc: BaseException,
-    outcome: AttemptOutcome,
-    started: float,
-    *,
-    retryable: bool,
-) -> None:
-    state.failed = True
-    if ctx is not None:
-        ctx.flush()  # the row shows where the handler stopped
-    error = (type(exc).__name__, str(exc) or type(exc).__name__, _format_traceback(exc))
-    status = job_fail_attempt(
-        claim, outcome=outcome, error=error, duration=time.monotonic() - started, retryable=retryable
-    )
-    logger.info("event=attempt_failed job=%s outcome=%s next=%s error=%s", claim.job_id, outcome, status, error[0])
+    finish = perform(claim, limit=Deadline(claim.timeout))
+    if finish is not None:
+        attempts_finish([finish])
 
 
 def _format_traceback(exc: BaseException) -> str:
@@ -119,7 +130,7 @@ def _format_traceback(exc: BaseException) -> str:
 
 
 def _after_interruption() -> None:
-    """An exception raised by a signal may have cut a query short; start the next on a clean connection."""
+    """An exception raised from outside may have cut a query short; start the next on a clean connection."""
     raw = connection.connection
     if raw is not None and raw.info.transaction_status != TransactionStatus.IDLE:
         connection.close()

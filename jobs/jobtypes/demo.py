@@ -5,6 +5,7 @@ nothing, with short backoffs so the suite stays fast.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 
 from django.db import connection
@@ -28,6 +29,10 @@ class SleepPayload(BaseModel):
     steps: int = Field(5, ge=1, le=1000, description="Progress reports while sleeping")
 
 
+class SpinPayload(BaseModel):
+    seconds: float = Field(1.0, ge=0, le=3600, description="Busy in pure Python for this long")
+
+
 class FailPayload(BaseModel):
     message: str = "demo failure"
     permanent: bool = Field(False, description="Fail without retrying")
@@ -49,6 +54,28 @@ def sleep(ctx: JobContext) -> dict:
     for step in range(payload.steps):
         ctx.progress(100 * step / payload.steps, stage=f"step {step + 1}/{payload.steps}")
         time.sleep(payload.seconds / payload.steps)
+    ctx.progress(100, stage="done")
+    return {"slept": payload.seconds}
+
+
+@job_type("demo.spin", payload=SpinPayload)
+def spin(ctx: JobContext) -> dict:
+    """Keeps a core busy in pure Python (a stand-in for a hung computation: no progress, no I/O)."""
+    payload: SpinPayload = ctx.payload  # type: ignore[assignment]
+    until = time.monotonic() + payload.seconds
+    loops = 0
+    while time.monotonic() < until:
+        loops += 1
+    return {"loops": loops}
+
+
+@job_type("demo.async_sleep", payload=SleepPayload)
+async def async_sleep(ctx: JobContext) -> dict:
+    """``async def`` handler: sleeps on the worker's event loop, reporting progress in steps."""
+    payload: SleepPayload = ctx.payload  # type: ignore[assignment]
+    for step in range(payload.steps):
+        ctx.progress(100 * step / payload.steps, stage=f"step {step + 1}/{payload.steps}")
+        await asyncio.sleep(payload.seconds / payload.steps)
     ctx.progress(100, stage="done")
     return {"slept": payload.seconds}
 

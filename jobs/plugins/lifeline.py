@@ -4,7 +4,7 @@ A worker renews its attempt's lease while the handler runs (jobs.execution.
 lease). A SIGKILLed worker, a dead machine or a network partition stops the
 renewals; once the lease has run out the leader's scheduler closes the
 attempt and applies the job's retry policy, exactly as for an error, through
-the same finish a worker uses (jobs.engine.attempts.attempt_finish). The
+the same finish a worker uses (jobs.engine.attempts.attempts_finish). The
 finish of a worker that comes back later is refused, because its attempt is
 no longer open.
 """
@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs.core.states import AttemptOutcome
-from jobs.engine.attempts import Claim, job_fail_attempt
+from jobs.engine.attempts import Claim, attempts_finish, failed_run
 from jobs.models import QueueJob
 
 logger = logging.getLogger(__name__)
@@ -35,15 +35,15 @@ SELECT j.*, a.id AS attempt_id, a.worker AS attempt_worker, a.started_at AS atte
 
 def jobs_rescue_lost(*, limit: int = 100) -> int:
     """Close expired attempts of active jobs; returns how many jobs were rescued."""
-    rescued = 0
     with transaction.atomic():
-        for job in QueueJob.objects.raw(_EXPIRED_SQL, [limit]):
-            duration = (timezone.now() - job.attempt_started_at).total_seconds()
-            status = job_fail_attempt(
-                Claim.of(job, job.attempt_id), outcome=AttemptOutcome.LOST, duration=duration, retryable=True,
-                error=("WorkerLost", f"{LOST_MESSAGE}: {job.attempt_worker}", ""),
-            )
-            if status is not None:
-                rescued += 1
-                logger.warning("event=attempt_lost job=%s worker=%s next=%s", job.id, job.attempt_worker, status)
-    return rescued
+        now = timezone.now()
+        finishes = [
+            failed_run(Claim.of(job, job.attempt_id), AttemptOutcome.LOST,
+                       ("WorkerLost", f"{LOST_MESSAGE}: {job.attempt_worker}", ""),
+                       (now - job.attempt_started_at).total_seconds(), retryable=True)
+            for job in QueueJob.objects.raw(_EXPIRED_SQL, [limit])
+        ]
+        rescued = attempts_finish(finishes)
+    for job in rescued:
+        logger.warning("event=attempt_lost job=%s next=%s", job.id, job.status)
+    return len(rescued)

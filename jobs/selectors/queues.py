@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 from rq import Worker
 
-from jobs.core.config import get_config
+from jobs.core.config import RateLimit, get_config
 from jobs.core.transport import logical_queue, redis_connection
 from jobs.models import QueueState
 from jobs.selectors.counts import Minute, job_counts, throughput
@@ -38,6 +38,20 @@ class QueueStats:
     oldest_pending_at: datetime | None
     #: Completed and failed jobs per minute over the last hour (empty unless asked for).
     throughput: list[Minute] = field(default_factory=list)
+    #: Limits across all workers (JOB_QUEUES): at most N running, at most (starts, period s).
+    global_concurrency: int | None = None
+    rate_limit: tuple[int, float] | None = None
+
+    @property
+    def limits(self) -> str:
+        """The limits in words, for the queue page ('' when the queue has none)."""
+        parts = []
+        if self.global_concurrency is not None:
+            parts.append(f"at most {self.global_concurrency} running at once across workers")
+        if self.rate_limit is not None:
+            starts, period = self.rate_limit
+            parts.append(f"at most {starts} starts per {period:g} s")
+        return "; ".join(parts)
 
     @property
     def oldest_pending_age(self) -> float | None:
@@ -96,9 +110,15 @@ def queue_stats(*, with_throughput: bool = False) -> list[QueueStats]:
             concurrency=config.queues[name].concurrency if name in config.queues else 0,
             oldest_pending_at=oldest.get(name),
             throughput=rates.get(name, []),
+            global_concurrency=config.queues[name].global_concurrency if name in config.queues else None,
+            rate_limit=_rate(config.queues[name].rate_limit) if name in config.queues else None,
         )
         for name in counts
     ]
+
+
+def _rate(limit: RateLimit | None) -> tuple[int, float] | None:
+    return None if limit is None else (limit.starts, limit.period)
 
 
 def queue_stats_one(name: str, *, with_throughput: bool = False) -> QueueStats | None:

@@ -9,6 +9,7 @@ from jobs.plugins.scheduler import Scheduler
 
 
 class Command(BaseCommand):
+    requires_system_checks: list[str] = []  # as run_worker: checks are `manage.py check`'s job
     help = "Promote due scheduled/retrying jobs and re-dispatch jobs Redis never got."
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,4 @@
-"""jobs.execution.lease: the lease keeper renews the running attempt's lease, and only that."""
+"""jobs.execution.lease: one statement renews every running attempt; a closed one means the run must stop."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -21,26 +21,30 @@ def attempt(*, finished: bool = False) -> JobAttempt:
                                      finished_at=now if finished else None)
 
 
-def test_renew_pushes_the_open_attempts_lease_forward_and_beats() -> None:
-    running = attempt()
+def keeper(running: list[int], lost: list[set[int]], beats: list[int] | None = None) -> LeaseKeeper:
+    return LeaseKeeper(lease=60, running=lambda: running, on_lost=lost.append,
+                       beat=lambda: beats.append(1) if beats is not None else None)
+
+
+def test_renew_pushes_every_open_attempts_lease_forward_and_beats() -> None:
+    runs = [attempt(), attempt()]
+    lost: list[set[int]] = []
     beats: list[int] = []
-    keeper = LeaseKeeper(lease=60, attempt_id=lambda: running.id, beat=lambda: beats.append(1))
-    keeper.renew()
-    running.refresh_from_db()
-    assert running.lease_expires_at > timezone.now() + timedelta(seconds=50)
-    assert beats == [1]
+    keeper([run.id for run in runs], lost, beats).renew()
+    for run in runs:
+        run.refresh_from_db()
+        assert run.lease_expires_at > timezone.now() + timedelta(seconds=50)
+    assert lost == [] and beats == [1]
 
 
-def test_renew_leaves_a_closed_attempt_alone_and_does_nothing_between_runs() -> None:
-    closed = attempt(finished=True)
+def test_an_attempt_closed_elsewhere_is_reported_lost_and_not_renewed() -> None:
+    running, closed = attempt(), attempt(finished=True)
     before = closed.lease_expires_at
-    keeper = LeaseKeeper(lease=60, attempt_id=lambda: closed.id, beat=lambda: None)
-    keeper.renew()
+    lost: list[set[int]] = []
+    keeper([running.id, closed.id], lost).renew()
     closed.refresh_from_db()
     assert closed.lease_expires_at == before
-    beats: list[int] = []
-    LeaseKeeper(lease=60, attempt_id=lambda: None, beat=lambda: beats.append(1)).renew()
-    assert beats == []  # no run, no renewal and no heartbeat
+    assert lost == [{closed.id}]
 
 
 def test_a_failing_renewal_is_logged_and_the_keeper_carries_on(caplog: pytest.LogCaptureFixture) -> None:
@@ -48,5 +52,5 @@ def test_a_failing_renewal_is_logged_and_the_keeper_carries_on(caplog: pytest.Lo
         raise ConnectionError("redis went away")
 
     running = attempt()
-    LeaseKeeper(lease=60, attempt_id=lambda: running.id, beat=broken_beat).renew()
-    assert "event=lease_renewal_failed" in caplog.text
+    LeaseKeeper(lease=60, running=lambda: [running.id], on_lost=lambda ids: None, beat=broken_beat).renew()
+    assert "event=heartbeat_failed" in caplog.text

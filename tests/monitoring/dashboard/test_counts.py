@@ -7,8 +7,8 @@ import pytest
 from django.db import connection
 from django.db.models import Count, QuerySet
 
-from jobs.core.states import AttemptOutcome
-from jobs.engine.attempts import job_claim, job_complete, job_fail_attempt
+from jobs.core.states import AttemptOutcome, JobStatus
+from jobs.engine.attempts import Finish, attempts_finish, failed_run, job_claim
 from jobs.engine.bulk import jobs_delete_where
 from jobs.engine.enqueue import job_enqueue, job_enqueue_many
 from jobs.engine.transitions import job_cancel
@@ -39,9 +39,9 @@ def test_counts_follow_inserts_transitions_and_deletes() -> None:
     assert kept() == counted() == {"default": {"pending": 5}, "email": {"pending": 1}}
 
     claim = job_claim(jobs[0].id, worker="w", pid=1, lease=30)
-    job_complete(claim, result=None, duration=0.1)
+    attempts_finish([Finish(claim, AttemptOutcome.COMPLETED, JobStatus.COMPLETED, 0.1)])
     claim = job_claim(jobs[1].id, worker="w", pid=1, lease=30)
-    job_fail_attempt(claim, outcome=AttemptOutcome.ERROR, error=("E", "boom", ""), duration=0.1, retryable=False)
+    attempts_finish([failed_run(claim, AttemptOutcome.ERROR, ("E", "boom", ""), 0.1, retryable=False)])
     job_cancel(job_id=jobs[2].id)
     QueueJob.objects.filter(pk=jobs[3].id).update(progress_percent=50)  # not a state change: no delta
     assert kept() == counted() == {"default": {"pending": 2, "completed": 1, "failed": 1, "cancelled": 1},
@@ -54,7 +54,8 @@ def test_counts_follow_inserts_transitions_and_deletes() -> None:
 def test_fold_moves_deltas_into_totals_and_throughput() -> None:
     jobs = job_enqueue_many([{"type": "demo.noop"} for _ in range(3)])
     for job in jobs[:2]:
-        job_complete(job_claim(job.id, worker="w", pid=1, lease=30), result=None, duration=0.1)
+        claim = job_claim(job.id, worker="w", pid=1, lease=30)
+        attempts_finish([Finish(claim, AttemptOutcome.COMPLETED, JobStatus.COMPLETED, 0.1)])
     before = kept()
     assert throughput()["default"][-1].completed == 2  # unfolded deltas count already
     assert job_counts_fold() > 0

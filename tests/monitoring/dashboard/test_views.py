@@ -194,3 +194,11 @@ def test_clean_confirms_with_the_count_of_old_finished_jobs_then_deletes_only_th
     assert set(QueueJob.objects.values_list("id", flat=True)) == {j.id for j in recent}
     assert LogEntry.objects.get().change_message.startswith(
         "delete: 4 jobs (queue=default, state=completed, finished<")
+
+
+def test_a_queue_page_shows_the_queues_global_limits(viewer: Any, settings: Any) -> None:
+    settings.JOB_QUEUES = {**settings.JOB_QUEUES,
+                           "report": {**settings.JOB_QUEUES["report"], "global_concurrency": 3, "rate_limit": (10, 1)}}
+    page = client_for(viewer).get("/admin/queues/queue/report/").content.decode()
+    assert "at most 3 running at once across workers; at most 10 starts per 1 s" in page
+    assert 'id="queue-limits"' not in client_for(viewer).get("/admin/queues/queue/default/").content.decode()
