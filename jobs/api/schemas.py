@@ -13,7 +13,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from ninja import Field, Schema
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, ConfigDict, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from jobs.core.config import get_config
@@ -103,6 +110,32 @@ class EnqueueOut(Schema):
     id: str
     status: JobStatus
     status_url: str = Field(..., description="Absolute path of GET /api/jobs/{id}")
+
+
+MAX_BULK = 1000
+
+
+class BulkEnqueueIn(Schema):
+    """POST /api/jobs/bulk: each item is a POST /api/jobs body, validated on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[dict[str, Any]] = Field(..., min_length=1, max_length=MAX_BULK)
+
+
+class BulkItemOut(Schema):
+    index: int = Field(..., description="Position of the item in the request")
+    code: int = Field(..., description="202 created, 200 a live job already held its unique key, 422 refused")
+    id: str | None = None
+    status: JobStatus | None = None
+    status_url: str | None = None
+    errors: list[FieldError] | None = Field(None, description="Why the item was refused (422)")
+
+
+class BulkEnqueueOut(Schema):
+    items: list[BulkItemOut]
+    accepted: int = Field(..., description="Items answered 202 or 200")
+    rejected: int = Field(..., description="Items answered 422")
 
 
 class JobPage(Schema):

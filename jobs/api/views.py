@@ -12,6 +12,7 @@ import json
 import math
 from typing import Any
 
+import pydantic
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -20,12 +21,23 @@ from ninja.errors import HttpError, ValidationError
 from ninja.parser import Parser
 
 from jobs.api.auth import Caller, api_auth
-from jobs.api.schemas import EnqueueIn, EnqueueOut, FieldErrors, JobFilters, JobPage, JobTypeOut, Message, QueueOut
+from jobs.api.schemas import (
+    BulkEnqueueIn,
+    BulkEnqueueOut,
+    EnqueueIn,
+    EnqueueOut,
+    FieldErrors,
+    JobFilters,
+    JobPage,
+    JobTypeOut,
+    Message,
+    QueueOut,
+)
 from jobs.core.errors import InvalidTransition, JobTypeError
 from jobs.core.permissions import ADD, CANCEL, PAUSE, RETRY, VIEW
 from jobs.core.registry import all_job_types
 from jobs.core.shape import AttemptShape, JobShape, attempt_to_dict, job_to_dict
-from jobs.engine.enqueue import job_enqueue
+from jobs.engine.enqueue import job_enqueue, job_enqueue_each
 from jobs.engine.queues import queue_pause, queue_resume
 from jobs.engine.transitions import job_cancel, job_requeue
 from jobs.models import JobSource, QueueJob
@@ -77,11 +89,10 @@ def _errors(request: HttpRequest, errors: list[dict[str, Any]], status: int = 42
     return api.create_response(request, {"detail": errors}, status=status)
 
 
-@api.exception_handler(ValidationError)
-def _invalid_request(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    """ninja's errors ({loc, msg, type}) in the API's field-level shape ({field, message, type})."""
-    errors = []
-    for err in exc.errors:
+def field_errors(errors: list[Any]) -> list[dict[str, Any]]:
+    """pydantic's and ninja's errors ({loc, msg, type}) in the API's field-level shape ({field, message, type})."""
+    out = []
+    for err in errors:
         loc = [str(part) for part in err.get("loc", ())]
         if loc and loc[0] == "body":
             loc = loc[2:]  # drop "body" and the view's parameter name
@@ -90,8 +101,13 @@ def _invalid_request(request: HttpRequest, exc: ValidationError) -> HttpResponse
         field, message = ".".join(loc) or "body", err.get("msg", "invalid")
         if field == "body":
             message = "the request body must be a JSON object"
-        errors.append({"field": field, "message": message, "type": err.get("type", "value_error")})
-    return _errors(request, errors)
+        out.append({"field": field, "message": message, "type": err.get("type", "value_error")})
+    return out
+
+
+@api.exception_handler(ValidationError)
+def _invalid_request(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return _errors(request, field_errors(exc.errors))
 
 
 @api.exception_handler(JobTypeError)
@@ -161,6 +177,39 @@ def job_create(request: HttpRequest, body: EnqueueIn) -> Status:
     """
     result = job_enqueue(**_enqueue_request(body, request.auth))
     return Status(202 if result.created else 200, _accepted(result.job))
+
+
+@api.post("/jobs/bulk", auth=api_auth(ADD), url_name="job_create_bulk", tags=["jobs"],
+          response={200: BulkEnqueueOut, 422: FieldErrors, **ERRORS})
+def job_create_bulk(request: HttpRequest, body: BulkEnqueueIn) -> dict[str, Any]:
+    """Create up to 1,000 jobs: each item is judged on its own (per item 202, 200 or 422, in order).
+
+    The accepted ones are written with one INSERT and handed to Redis in one
+    round trip; a refused item changes nothing for the others.
+    """
+    items: list[dict[str, Any] | None] = []
+    requests: list[dict[str, Any]] = []
+    refused: dict[int, list[dict[str, Any]]] = {}
+    for index, raw in enumerate(body.jobs):
+        try:
+            requests.append(_enqueue_request(EnqueueIn.model_validate(raw), request.auth))
+            items.append(None)
+        except pydantic.ValidationError as exc:
+            refused[index] = field_errors([{**e, "loc": ("body", "item", *e["loc"])} for e in exc.errors()])
+            items.append({"index": index, "code": 422, "errors": refused[index]})
+    results = iter(job_enqueue_each(requests))
+    out = []
+    for index, item in enumerate(items):
+        if item is None:
+            result = next(results)
+            if isinstance(result, JobTypeError):
+                item = {"index": index, "code": 422, "errors": result.errors or [
+                    {"field": "body", "message": str(result), "type": "value_error"}]}
+            else:
+                item = {"index": index, "code": 202 if result.created else 200, **_accepted(result.job)}
+        out.append(item)
+    rejected = sum(1 for item in out if item["code"] == 422)
+    return {"items": out, "accepted": len(out) - rejected, "rejected": rejected}
 
 
 @api.get("/jobs", url_name="job_list", tags=["jobs"], response={200: JobPage, 422: FieldErrors, **ERRORS})
