@@ -49,10 +49,12 @@ class _Stoppable(Protocol):
 
 @dataclass(frozen=True)
 class ProcSpec:
-    """One long-running child: its console name and its argv."""
+    """One long-running child: its console name, its argv, and whether a crash restarts it."""
 
     name: str
     argv: list[str]
+    #: Workers and the scheduler come back after a crash (SIGKILL, OOM); the web server's death ends the run.
+    restart: bool = True
 
 
 def child_specs(python: str, port: int) -> list[ProcSpec]:
@@ -61,7 +63,7 @@ def child_specs(python: str, port: int) -> list[ProcSpec]:
     return [
         ProcSpec("web", [python, "-m", "uvicorn", "jobsite.asgi:application",
                          "--host", "127.0.0.1", "--port", str(port), "--ws", "websockets-sansio",
-                         "--timeout-graceful-shutdown", "5"]),
+                         "--timeout-graceful-shutdown", "5"], restart=False),
         ProcSpec("worker-1", [*manage, "run_worker"]),
         ProcSpec("worker-2", [*manage, "run_worker"]),
         ProcSpec("worker-ai", [*manage, "run_worker", "ai"]),
@@ -122,6 +124,8 @@ class Child:
     """A started child process and the thread that relays its output."""
 
     def __init__(self, spec: ProcSpec, env: dict[str, str], color: str | None) -> None:
+        self.spec, self.env, self.color = spec, env, color
+        self.started = time.monotonic()
         self.name = spec.name
         self.popen = subprocess.Popen(
             spec.argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
@@ -183,22 +187,47 @@ def _http_status(url: str) -> int | None:
         return None
 
 
+#: Restart delays after a crash: doubling from RESTART_FIRST up to RESTART_MAX, back to the first
+#: once a child has run RESTART_STABLE seconds (as supervisord and PM2 do).
+RESTART_FIRST = 1.0
+RESTART_MAX = 30.0
+RESTART_STABLE = 60.0
+
+
 def supervise(children: list[Child], ready_url: str, stop: _StopFlag,
               on_ready: Callable[[], None]) -> int:
-    """Wait for a stop signal (exit 0) or a child's death (exit 1).
+    """Wait for a stop signal (exit 0); restart crashed workers and the scheduler with backoff.
 
-    Calls `on_ready` once `ready_url` answers HTTP below 500.
+    A web server that dies ends the run (exit 1). Calls `on_ready` once
+    `ready_url` answers HTTP below 500.
     """
     ready = False
     warned = False
     deadline = time.monotonic() + READY_TIMEOUT
+    delays: dict[str, float] = {}
+    restart_at: dict[int, float] = {}  # index in children -> when to start it again
     while not stop.event.is_set():
-        for child in children:
+        now = time.monotonic()
+        for index, child in enumerate(children):
+            if index in restart_at:
+                if now >= restart_at[index]:
+                    del restart_at[index]
+                    children[index] = Child(child.spec, child.env, child.color)
+                    say("devstack", f"{child.name} restarted")
+                continue
             code = child.popen.poll()
-            if code is not None:
-                child.reader.join(timeout=2)
+            if code is None:
+                continue
+            child.reader.join(timeout=2)
+            if not child.spec.restart:
                 say("devstack", f"{child.name} exited unexpectedly (code {code}); stopping everything")
                 return 1
+            ran = now - child.started
+            delay = RESTART_FIRST if ran >= RESTART_STABLE else min(delays.get(child.name, 0) * 2 or RESTART_FIRST,
+                                                                    RESTART_MAX)
+            delays[child.name] = delay
+            restart_at[index] = now + delay
+            say("devstack", f"{child.name} exited (code {code}) after {ran:.0f}s; restarting in {delay:g}s")
         if not ready:
             status = _http_status(ready_url)
             if status is not None and status < 500:
@@ -208,7 +237,7 @@ def supervise(children: list[Child], ready_url: str, stop: _StopFlag,
                 warned = True
                 say("devstack", f"{ready_url} still not answering after {READY_TIMEOUT:.0f}s "
                                 f"(last status: {status}); still waiting")
-        stop.event.wait(0.3 if not ready else 0.5)
+        stop.event.wait(0.3 if not ready or restart_at else 0.5)
     return 0
 
 

@@ -56,6 +56,16 @@ def test_make_run_serves_admin_and_api_then_ctrl_c_stops_everything(tmp_path: Pa
         wait_for(lambda: _request(f"{base}/api/jobs/{job['id']}", token[1])[1]["status"] == "completed",
                  timeout=30, message="the job to complete")
 
+        # A worker killed (SIGKILL, as the OOM killer would) comes back, and jobs still run.
+        worker = next(p for p in psutil.Process(supervisor.pid).children(recursive=True)
+                      if p.cmdline()[-1] == "run_worker")
+        worker.kill()
+        wait_for(lambda: "restarted" in log.read_text(), timeout=20, message="the supervisor to restart the worker")
+        assert supervisor.poll() is None
+        status, job = _request(f"{base}/api/jobs", token[1], {"type": "demo.noop", "payload": {}})
+        wait_for(lambda: _request(f"{base}/api/jobs/{job['id']}", token[1])[1]["status"] == "completed",
+                 timeout=30, message="a job to complete after the restart")
+
         children = psutil.Process(supervisor.pid).children(recursive=True)
         assert len(children) >= 5  # web, two workers, the ai worker, the scheduler
         supervisor.send_signal(signal.SIGINT)  # Ctrl-C
