@@ -44,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         bench.throughput(1)
         bench.throughput(2)
         bench.pickup_latency()
+        from bench import engine
+
+        engine.io_bound(bench, quick=args.quick)
+        engine.startup(bench)
+        engine.memory(bench, quick=args.quick)
+        engine.redis_left_behind(bench, quick=args.quick)
         bench.api_latency()
         from bench import ws  # after django.setup(): it declares a job type
 
