@@ -35,7 +35,7 @@ def dispatch(items: list[Dispatch]) -> bool:
     for item in items:
         by_queue[rq_queue_name(item.queue, item.priority)].append(item)
     try:
-        with redis_connection().pipeline() as pipe:
+        with redis_connection().pipeline(transaction=False) as pipe:  # one round trip; no MULTI/EXEC needed
             for rq_name, group in by_queue.items():
                 get_rq_queue(rq_name).enqueue_many(
                     [

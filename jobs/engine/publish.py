@@ -10,6 +10,7 @@ in autocommit it runs at once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import transaction
 
@@ -20,9 +21,10 @@ from jobs.events.emit import emit, job_event
 from jobs.models import QueueJob
 
 
-def publish_on_commit(jobs: Sequence[QueueJob], event: str | None) -> None:
+def publish_on_commit(jobs: Sequence[QueueJob | Any], event: str | None) -> None:
     """After commit, dispatch those of ``jobs`` that are pending with a fresh hand-over (``rq_id``)
-    in one Redis round trip, and emit ``event`` (if any) for every one of them."""
+    in one Redis round trip, and emit ``event`` (if any) for every one of them. ``jobs`` are QueueJob
+    instances or rows with the same attributes (jobs.engine.attempts reads its rows with a cursor)."""
     if not jobs:
         return
     items = [Dispatch(job.id, job.queue, job.priority, job.rq_id)

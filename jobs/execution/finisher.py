@@ -12,11 +12,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connection
 
 from jobs.engine.attempts import Finish, attempts_finish
-from jobs.models import QueueJob
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ CONNECTION_CHECK_INTERVAL = 10.0
 
 
 class Finisher(threading.Thread):
-    def __init__(self, *, written: Callable[[list[Finish], list[QueueJob]], None]) -> None:
+    def __init__(self, *, written: Callable[[list[Finish], list[Any]], None]) -> None:
         super().__init__(name="finisher", daemon=True)
         self._written = written
         self._lock = threading.Condition()

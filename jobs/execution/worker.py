@@ -29,6 +29,7 @@ import signal
 import socket
 import time
 from types import FrameType
+from typing import Any
 
 import redis
 from django.db import DatabaseError, close_old_connections, connection
@@ -49,7 +50,6 @@ from jobs.execution.progress import ProgressWriter
 from jobs.execution.run_state import Run
 from jobs.execution.slots import Slots
 from jobs.execution.time_limits import Watchdog, stop_run
-from jobs.models import QueueJob
 from jobs.selectors.queues import paused_queues
 
 logger = logging.getLogger(__name__)
@@ -234,7 +234,7 @@ class JobWorker:
         if finish is not None:
             self.finisher.put(finish)
 
-    def _written(self, group: list[Finish], rows: list[QueueJob]) -> None:
+    def _written(self, group: list[Finish], rows: list[Any]) -> None:
         failed = sum(1 for f in group if f.outcome in (AttemptOutcome.ERROR, AttemptOutcome.TIMEOUT))
         with redis_connection().pipeline(transaction=False) as pipe:
             for _ in range(len(group)):

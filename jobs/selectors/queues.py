@@ -47,11 +47,11 @@ class QueueStats:
         """The limits in words, for the queue page ('' when the queue has none)."""
         parts = []
         if self.global_concurrency is not None:
-            parts.append(f"at most {self.global_concurrency} running at once across workers")
+            parts.append(f"≤ {self.global_concurrency} running")
         if self.rate_limit is not None:
             starts, period = self.rate_limit
-            parts.append(f"at most {starts} starts per {period:g} s")
-        return "; ".join(parts)
+            parts.append(f"≤ {starts} starts / {period:g} s")
+        return " · ".join(parts)
 
     @property
     def oldest_pending_age(self) -> float | None:

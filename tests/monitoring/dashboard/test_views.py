@@ -200,5 +200,5 @@ def test_a_queue_page_shows_the_queues_global_limits(viewer: Any, settings: Any)
     settings.JOB_QUEUES = {**settings.JOB_QUEUES,
                            "report": {**settings.JOB_QUEUES["report"], "global_concurrency": 3, "rate_limit": (10, 1)}}
     page = client_for(viewer).get("/admin/queues/queue/report/").content.decode()
-    assert "at most 3 running at once across workers; at most 10 starts per 1 s" in page
+    assert "≤ 3 running · ≤ 10 starts / 1 s" in page
     assert 'id="queue-limits"' not in client_for(viewer).get("/admin/queues/queue/default/").content.decode()
