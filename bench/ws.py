@@ -137,7 +137,7 @@ def _session_cookie() -> str:
 
 def run(bench: Any, *, quick: bool = False) -> None:
     """Measure and add the rows to ``bench`` (bench.measure.Bench)."""
-    from bench.measure import Row
+    from bench.measure import Row, _port_open
     from jobs.engine.enqueue import job_enqueue_many
     from jobs.engine.queues import queue_pause, queue_resume
 
@@ -160,6 +160,7 @@ def run(bench: Any, *, quick: bool = False) -> None:
     try:
         wait_for(lambda: all(not children.check_alive(w) and "listening on" in w.log_path.read_text()
                              for w in workers), 180, message="the workers to start")
+        wait_for(lambda: children.check_alive(server) or _port_open(port), 60, message="uvicorn to listen")
         children.check_alive(server)
         cookie = _session_cookie()
         base = f"ws://127.0.0.1:{port}"

@@ -7,6 +7,7 @@ worker serves. Pushing to those lists is jobs.engine.dispatch.
 """
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -17,6 +18,7 @@ import redis
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from redis.exceptions import NoScriptError
 from rq import Queue
 
 #: (suffix, highest priority number in the band); lower numbers run first.
@@ -82,6 +84,23 @@ def redis_connection() -> redis.Redis:
     return redis.Redis.from_url(
         settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=10, health_check_interval=30
     )
+
+
+def eval_script(script: str, keys: list[str], args: list[object]) -> object:
+    """Run a Lua script with EVALSHA, loading it only when Redis answers NOSCRIPT (first use, restart,
+    flush): redis-py's Script helper would check with an extra round trip in pipelines."""
+    sha = _script_sha(script)
+    client = redis_connection()
+    try:
+        return client.evalsha(sha, len(keys), *keys, *args)
+    except NoScriptError:
+        client.script_load(script)
+        return client.evalsha(sha, len(keys), *keys, *args)
+
+
+@lru_cache(maxsize=None)
+def _script_sha(script: str) -> str:
+    return hashlib.sha1(script.encode()).hexdigest()
 
 
 @lru_cache(maxsize=None)

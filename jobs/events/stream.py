@@ -21,7 +21,6 @@ when the handler goes quiet (so the last value is never stuck).
 from __future__ import annotations
 
 import atexit
-import hashlib
 import json
 import logging
 import os
@@ -32,9 +31,8 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from redis.exceptions import NoScriptError
 
-from jobs.core.transport import redis_connection
+from jobs.core.transport import eval_script, redis_connection
 from jobs.events.emit import JobEvent
 from jobs.events.webhooks import webhook_receivers
 
@@ -84,16 +82,10 @@ for i = 2, #KEYS do
 end
 return seqs
 """
-_PUBLISH_SHA = hashlib.sha1(_PUBLISH.encode()).hexdigest()
 
 
 def publish(events: list[JobEvent]) -> list[int]:
-    """Append events to the stream in one round trip (one script call); returns their sequence numbers.
-
-    EVALSHA, loading the script only when Redis answers NOSCRIPT (first use,
-    restart, flush); redis-py's Script helper would check with an extra round
-    trip in pipelines.
-    """
+    """Append events to the stream in one round trip (one script call); returns their sequence numbers."""
     keys = [STREAM]
     args: list[Any] = [STREAM_MAXLEN, SEQ_TTL, FINAL_SEQ_TTL]
     for event in events:
@@ -101,13 +93,8 @@ def publish(events: list[JobEvent]) -> list[int]:
                           separators=(",", ":"), default=str)
         keys.append(SEQ_KEY + event.job_id)
         args += [event.job_id, body[1:], "1" if event.name in FINAL_EVENTS else "0"]
-    client = redis_connection()
-    try:
-        seqs = client.evalsha(_PUBLISH_SHA, len(keys), *keys, *args)
-    except NoScriptError:
-        client.script_load(_PUBLISH)
-        seqs = client.evalsha(_PUBLISH_SHA, len(keys), *keys, *args)
-    return [int(seq) for seq in seqs]
+    seqs = eval_script(_PUBLISH, keys, args)
+    return [int(seq) for seq in seqs]  # type: ignore[union-attr]
 
 
 class StreamSink:

@@ -17,12 +17,9 @@ server, not for Redis Cluster (RQ does not support Cluster either).
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
-from redis.exceptions import NoScriptError
-
-from jobs.core.transport import BANDS, job_id_of, redis_connection
+from jobs.core.transport import BANDS, eval_script, job_id_of, redis_connection
 
 RQ_JOB = "rq:job:"
 RQ_QUEUE = "rq:queue:"
@@ -54,7 +51,6 @@ for i = 1, n do
 end
 return out
 """
-_FETCH_SHA = hashlib.sha1(_FETCH.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -96,12 +92,7 @@ class Fetcher:
         index = {queue: i + 1 for i, queue in enumerate(queues)}
         args = [len(lists), *(index[q] for _, q in lists), len(queues), *(free[q] for q in queues), *self._claimed]
         keys = [key for key, _ in lists]
-        client = redis_connection()
-        try:
-            reply = client.evalsha(_FETCH_SHA, len(keys), *keys, *args)
-        except NoScriptError:
-            client.script_load(_FETCH)
-            reply = client.evalsha(_FETCH_SHA, len(keys), *keys, *args)
+        reply: list[bytes] = eval_script(_FETCH, keys, args)  # type: ignore[assignment]
         self._claimed = []
         return [Message.of(reply[i + 1], *lists[int(reply[i]) - 1]) for i in range(0, len(reply), 2)]
 
