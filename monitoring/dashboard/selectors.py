@@ -81,6 +81,8 @@ class WorkerRow:
     current_job_id: Any = None
     current_job_type: str = ""
     current_since: datetime | None = None
+    #: Runs in flight in the worker's slots (the one shown is the longest-running).
+    running: int = 0
 
 
 def worker_rows() -> tuple[list[WorkerRow], bool]:
@@ -90,11 +92,12 @@ def worker_rows() -> tuple[list[WorkerRow], bool]:
         return [], False
     stale_after = timedelta(seconds=get_config().lease_seconds)
     now = timezone.now()
-    running = {
-        a["worker"]: a
-        for a in JobAttempt.objects.filter(finished_at__isnull=True, worker__in=[w.name for w in workers])
-        .values("worker", "job_id", "job__type", "started_at")
-    }
+    running: dict[str, dict[str, Any]] = {}  # per worker, its longest-running open attempt
+    in_flight: dict[str, int] = {}
+    for a in (JobAttempt.objects.filter(finished_at__isnull=True, worker__in=[w.name for w in workers])
+              .values("worker", "job_id", "job__type", "started_at").order_by("-started_at")):
+        running[a["worker"]] = a
+        in_flight[a["worker"]] = in_flight.get(a["worker"], 0) + 1
     rows = []
     for worker in workers:
         beat = worker.last_heartbeat
@@ -119,6 +122,7 @@ def worker_rows() -> tuple[list[WorkerRow], bool]:
             current_job_id=attempt["job_id"] if attempt else None,
             current_job_type=attempt["job__type"] if attempt else "",
             current_since=attempt["started_at"] if attempt else None,
+            running=in_flight.get(worker.name, 0),
         ))
     rows.sort(key=lambda r: (r.stale, r.name))
     return rows, True

@@ -3,12 +3,13 @@ runs in flight, fencing by attempt."""
 import signal
 
 import pytest
+from django.test import Client
 from django.db.models import Max, Min
 
 from jobs.core.states import AttemptOutcome, JobStatus
 from jobs.engine.enqueue import job_enqueue, job_enqueue_many
 from jobs.models import JobAttempt, QueueJob
-from tests.conftest import wait_for
+from tests.conftest import make_user, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,6 +29,10 @@ def all_in(jobs, *states: str, timeout: float = 20) -> None:
 def test_n_slots_run_n_jobs_at_once_and_the_next_waits_for_a_free_slot(processes):
     jobs = job_enqueue_many([{"type": "demo.sleep", "payload": {"seconds": 1, "steps": 2}}] * 4)
     processes.worker("default", concurrency=3)
+    wait_for(lambda: statuses(jobs).count(JobStatus.ACTIVE) == 3, message="three jobs running at once")
+    client = Client()
+    client.force_login(make_user("watcher"))
+    assert "and 2 more" in client.get("/admin/queues/workers/").content.decode()  # the workers page counts them
     all_in(jobs, JobStatus.COMPLETED)
     attempts = {a.job_id: a for a in JobAttempt.objects.filter(job__in=jobs)}
     first = [attempts[job.id] for job in jobs[:3]]
