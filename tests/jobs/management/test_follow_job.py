@@ -5,6 +5,7 @@ import threading
 import time
 
 import pytest
+from django.db import connection
 from django.test import override_settings
 
 from jobs.core.states import JobStatus
@@ -61,6 +62,7 @@ def test_follow_job_rereads_the_row_when_no_event_comes() -> None:
     def finish_silently() -> None:  # a change that emits nothing (or whose event was lost)
         time.sleep(0.2)
         QueueJob.objects.filter(pk=job.pk).update(status=JobStatus.COMPLETED, progress_percent=100)
+        connection.close()  # this thread's connection, back to the pool (the test database is dropped at the end)
 
     thread = threading.Thread(target=finish_silently)
     thread.start()
