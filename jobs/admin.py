@@ -2,17 +2,23 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.http import HttpRequest
 from django.utils.html import format_html
 
-from jobs.core.registry import all_job_types
+from jobs.core.permissions import enqueueable_types
 from jobs.models import QueueJob, Schedule, ScheduleFiring
 
 
 class ScheduleForm(forms.ModelForm):
+    """A schedule enqueues on its editor's behalf: it offers only the types the editor may enqueue
+    (jobs/core/permissions.py), plus the one an existing schedule already has."""
+
     job_type = forms.ChoiceField(choices=())
+    user: Any = None  # set by ScheduleAdmin.get_form
 
     class Meta:
         model = Schedule
@@ -25,7 +31,12 @@ class ScheduleForm(forms.ModelForm):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["job_type"].choices = [(jt.name, f"{jt.name} — {jt.description}") for jt in all_job_types()]
+        types = enqueueable_types(self.user)
+        if self.instance.job_type and self.instance.job_type not in {jt.name for jt in types}:
+            choices = [(self.instance.job_type, self.instance.job_type)]
+        else:
+            choices = []
+        self.fields["job_type"].choices = choices + [(jt.name, f"{jt.name} — {jt.description}") for jt in types]
 
 
 @admin.register(Schedule)
@@ -35,6 +46,11 @@ class ScheduleAdmin(admin.ModelAdmin):
     list_filter = ["enabled", "job_type"]
     search_fields = ["name", "job_type"]
     readonly_fields = ["next_fire_at", "last_fired_at", "last_result"]
+
+    def get_form(self, request: HttpRequest, obj: Schedule | None = None, **kwargs: Any) -> type[ScheduleForm]:
+        form = super().get_form(request, obj, **kwargs)
+        form.user = request.user
+        return form
 
     @admin.display(description="Result of the last firing")
     def last_result(self, schedule: Schedule) -> str:

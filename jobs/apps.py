@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class JobsConfig(AppConfig):
@@ -8,6 +9,8 @@ class JobsConfig(AppConfig):
 
     def ready(self) -> None:
         from jobs.core import checks, registry  # noqa: F401  (checks register on import)
+        from jobs.core.permissions import create_enqueue_permissions
         from jobs.events import webhooks  # noqa: F401  (its settings check registers on import)
 
         registry.load_job_type_modules()
+        post_migrate.connect(create_enqueue_permissions, sender=self, dispatch_uid="jobs.enqueue_permissions")

@@ -99,6 +99,7 @@ class QueueJob(models.Model):
             ("retry_queuejob", "Can retry jobs"),
             ("cancel_queuejob", "Can cancel jobs"),
             ("pause_queue", "Can pause and resume queues"),
+            ("prioritize_queuejob", "Can enqueue jobs at priority 0"),
         ]
         indexes = [
             models.Index(fields=["queue", "status", "-created_at"], name="job_queue_status_created"),
@@ -129,9 +130,10 @@ class QueueJob(models.Model):
                          condition=Q(status=JobStatus.FAILED)),
         ]
         constraints = [
+            # Keys are scoped by type: another type's job (or caller) cannot squat a key.
             models.UniqueConstraint(
-                fields=["unique_key"],
-                name="job_unique_key_live",
+                fields=["type", "unique_key"],
+                name="job_type_unique_key_live",
                 condition=Q(unique_key__isnull=False, status__in=sorted(LIVE_STATES)),
             ),
             models.CheckConstraint(condition=Q(priority__gte=0, priority__lte=9), name="job_priority_range"),

@@ -116,6 +116,10 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "jobs@localhost")
+#: email.send may send as DEFAULT_FROM_EMAIL or one of these (comma-separated), and to at most
+#: EMAIL_MAX_RECIPIENTS addresses per job: whoever may enqueue it must not turn it into an open relay.
+EMAIL_ALLOWED_FROM = env_list("EMAIL_ALLOWED_FROM", [])
+EMAIL_MAX_RECIPIENTS = env_int("EMAIL_MAX_RECIPIENTS", 10, minimum=1)
 
 # --- Job engine -------------------------------------------------------------
 
@@ -141,6 +145,9 @@ JOB_BACKOFF_JITTER = env_float("JOB_BACKOFF_JITTER", 0.1, minimum=0)
 SCHEDULER_INTERVAL = env_float("SCHEDULER_INTERVAL", 0.2, minimum=0.01)
 #: /healthz reports the scheduler unhealthy when its leader has not beaten for this long.
 SCHEDULER_MAX_LAG = env_float("SCHEDULER_MAX_LAG", 30.0, minimum=1)
+#: Who may enqueue a type, overriding its declaration (jobs/core/registry.py, README "Security"):
+#: JOB_TYPE_ACCESS="ai.summarize=restricted,demo.sleep=internal".
+JOB_TYPE_ACCESS = dict(item.partition("=")[::2] for item in env_list("JOB_TYPE_ACCESS", []))
 #: Register the demo/test job types (demo.sleep, demo.fail, demo.flaky, demo.noop).
 JOBS_DEMO_TYPES = env_bool("JOBS_DEMO_TYPES", DEBUG)
 #: Modules whose import registers job types.

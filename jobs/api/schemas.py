@@ -10,7 +10,7 @@ back as a 500, so they are rejected here with the field named instead.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
 from pydantic import (
@@ -108,8 +108,9 @@ class EnqueueIn(Schema):
 
 class EnqueueOut(Schema):
     id: str
-    status: JobStatus
-    status_url: str = Field(..., description="Absolute path of GET /api/jobs/{id}")
+    status: JobStatus | None = Field(None, description="Left out of a duplicate's answer unless the caller "
+                                     "may view jobs: the live job may be someone else's")
+    status_url: str | None = Field(None, description="Absolute path of GET /api/jobs/{id}")
 
 
 MAX_BULK = 1000
@@ -125,7 +126,8 @@ class BulkEnqueueIn(Schema):
 
 class BulkItemOut(Schema):
     index: int = Field(..., description="Position of the item in the request")
-    code: int = Field(..., description="202 created, 200 a live job already held its unique key, 422 refused")
+    code: int = Field(..., description="202 created, 200 a live job already held its unique key, "
+                      "422 invalid, 403 a type or priority the caller may not enqueue")
     id: str | None = None
     status: JobStatus | None = None
     status_url: str | None = None
@@ -135,7 +137,7 @@ class BulkItemOut(Schema):
 class BulkEnqueueOut(Schema):
     items: list[BulkItemOut]
     accepted: int = Field(..., description="Items answered 202 or 200")
-    rejected: int = Field(..., description="Items answered 422")
+    rejected: int = Field(..., description="Items answered 422 or 403")
 
 
 class JobPage(Schema):
@@ -179,4 +181,9 @@ class JobTypeOut(Schema):
     name: str
     queue: str
     description: str
+    access: Literal["public", "restricted", "internal"] = Field(
+        ..., description="public: add_queuejob suffices; restricted and internal: jobs.enqueue_<type> as well")
+    can_enqueue: bool = Field(..., description="Whether the caller may enqueue it")
+    timeout: float = Field(..., description="Default time limit, seconds")
+    max_timeout: float = Field(..., description="The longest `timeout` a caller may ask for")
     payload_schema: dict[str, Any] = Field(..., description="JSON Schema of the payload")

@@ -33,11 +33,11 @@ from jobs.api.schemas import (
     Message,
     QueueOut,
 )
-from jobs.core.errors import InvalidTransition, JobTypeError
-from jobs.core.permissions import ADD, CANCEL, PAUSE, RETRY, VIEW
-from jobs.core.registry import all_job_types
+from jobs.core.errors import EnqueueRefused, InvalidTransition, JobTypeError
+from jobs.core.permissions import ADD, CANCEL, PAUSE, RETRY, VIEW, enqueue_refusals, may_enqueue
+from jobs.core.registry import all_job_types, get_job_type
 from jobs.core.shape import AttemptShape, JobShape, attempt_to_dict, job_to_dict
-from jobs.engine.enqueue import job_enqueue, job_enqueue_each
+from jobs.engine.enqueue import job_enqueue, job_enqueue_each, timeout_ceiling
 from jobs.engine.queues import queue_pause, queue_resume
 from jobs.engine.transitions import job_cancel, job_requeue
 from jobs.models import JobSource, QueueJob
@@ -112,7 +112,8 @@ def _invalid_request(request: HttpRequest, exc: ValidationError) -> HttpResponse
 
 @api.exception_handler(JobTypeError)
 def _invalid_job(request: HttpRequest, exc: JobTypeError) -> HttpResponse:
-    return _errors(request, exc.errors or [{"field": "body", "message": str(exc), "type": "value_error"}])
+    status = 403 if isinstance(exc, EnqueueRefused) else 422
+    return _errors(request, exc.errors or [{"field": "body", "message": str(exc), "type": "value_error"}], status)
 
 
 @api.exception_handler(HttpError)
@@ -155,19 +156,27 @@ def _job_or_404(job_id: str) -> QueueJob:
 # --- Jobs -------------------------------------------------------------------------
 
 
-def _accepted(job: QueueJob) -> dict[str, Any]:
+def _accepted(job: QueueJob, caller: Caller, *, created: bool) -> dict[str, Any]:
+    """A new job is the caller's own; a duplicate (the live job holding the key) shows only its id to
+    a caller who may not view jobs."""
+    if not created and not caller.user.has_perm(VIEW):
+        return {"id": str(job.id)}
     return {"id": str(job.id), "status": job.status,
             "status_url": reverse("api:job_get", kwargs={"job_id": str(job.id)})}
 
 
 def _enqueue_request(body: EnqueueIn, caller: Caller) -> dict[str, Any]:
-    """Keyword arguments for ``job_enqueue`` (which validates and names payload fields ``payload.<name>``)."""
+    """Keyword arguments for ``job_enqueue`` (which validates and names payload fields ``payload.<name>``),
+    once the caller is known to be allowed this type and priority (jobs/core/permissions.py)."""
+    refusals = enqueue_refusals(caller.user, get_job_type(body.type), body.priority)
+    if refusals:
+        raise EnqueueRefused(f"you may not enqueue {body.type} like this", refusals)
     request = body.model_dump(exclude_none=True)
     return {**request, "source": JobSource.API, "source_detail": caller.via, "created_by": caller.user}
 
 
 @api.post("/jobs", auth=api_auth(ADD), url_name="job_create", tags=["jobs"],
-          response={200: EnqueueOut, 202: EnqueueOut, 422: FieldErrors, **ERRORS})
+          response={200: EnqueueOut, 202: EnqueueOut, 422: FieldErrors, **ERRORS, 403: FieldErrors | Message})
 def job_create(request: HttpRequest, body: EnqueueIn) -> Status:
     """Create a job: 202 Accepted, it runs later; poll `status_url`.
 
@@ -176,7 +185,7 @@ def job_create(request: HttpRequest, body: EnqueueIn) -> Status:
     client may retry a POST safely.
     """
     result = job_enqueue(**_enqueue_request(body, request.auth))
-    return Status(202 if result.created else 200, _accepted(result.job))
+    return Status(202 if result.created else 200, _accepted(result.job, request.auth, created=result.created))
 
 
 @api.post("/jobs/bulk", auth=api_auth(ADD), url_name="job_create_bulk", tags=["jobs"],
@@ -189,14 +198,16 @@ def job_create_bulk(request: HttpRequest, body: BulkEnqueueIn) -> dict[str, Any]
     """
     items: list[dict[str, Any] | None] = []
     requests: list[dict[str, Any]] = []
-    refused: dict[int, list[dict[str, Any]]] = {}
     for index, raw in enumerate(body.jobs):
         try:
             requests.append(_enqueue_request(EnqueueIn.model_validate(raw), request.auth))
             items.append(None)
         except pydantic.ValidationError as exc:
-            refused[index] = field_errors([{**e, "loc": ("body", "item", *e["loc"])} for e in exc.errors()])
-            items.append({"index": index, "code": 422, "errors": refused[index]})
+            errors = field_errors([{**e, "loc": ("body", "item", *e["loc"])} for e in exc.errors()])
+            items.append({"index": index, "code": 422, "errors": errors})
+        except JobTypeError as exc:  # an unknown type, or one the caller may not enqueue
+            items.append({"index": index, "code": 403 if isinstance(exc, EnqueueRefused) else 422,
+                          "errors": exc.errors})
     results = iter(job_enqueue_each(requests))
     out = []
     for index, item in enumerate(items):
@@ -206,9 +217,10 @@ def job_create_bulk(request: HttpRequest, body: BulkEnqueueIn) -> dict[str, Any]
                 item = {"index": index, "code": 422, "errors": result.errors or [
                     {"field": "body", "message": str(result), "type": "value_error"}]}
             else:
-                item = {"index": index, "code": 202 if result.created else 200, **_accepted(result.job)}
+                item = {"index": index, "code": 202 if result.created else 200,
+                        **_accepted(result.job, request.auth, created=result.created)}
         out.append(item)
-    rejected = sum(1 for item in out if item["code"] == 422)
+    rejected = sum(1 for item in out if item["code"] >= 400)
     return {"items": out, "accepted": len(out) - rejected, "rejected": rejected}
 
 
@@ -307,7 +319,9 @@ def queue_resume_view(request: HttpRequest, name: str) -> dict[str, Any]:
 def job_types_list(request: HttpRequest) -> list[dict[str, Any]]:
     """Registered job types with their payload's JSON Schema (drives the admin form and the CLI)."""
     return [
-        {"name": jt.name, "queue": jt.queue, "description": jt.description,
+        {"name": jt.name, "queue": jt.queue, "description": jt.description, "access": jt.enqueue_access(),
+         "can_enqueue": may_enqueue(request.auth.user, jt), "timeout": jt.default_timeout(),
+         "max_timeout": timeout_ceiling(jt),
          "payload_schema": jt.payload_model.model_json_schema()}
         for jt in all_job_types()
     ]

@@ -17,6 +17,9 @@ from jobs.core.retry import RetryPolicy
 
 DEFAULT_PRIORITY = 5
 PRIORITY_RANGE = range(0, 10)
+#: Ceilings on what a caller may ask of a queue, unless JOB_QUEUES sets ``max_timeout`` / ``max_attempts``.
+DEFAULT_MAX_TIMEOUT = 3600.0
+DEFAULT_MAX_ATTEMPTS = 25
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,10 @@ class QueueConfig:
     #: At most this many of the queue's jobs run at once, however many workers serve it (None: no limit).
     global_concurrency: int | None = None
     rate_limit: RateLimit | None = None
+    #: The longest ``timeout`` and the most ``max_attempts`` a caller may ask for (a job type may raise
+    #: its own timeout ceiling: ``@job_type(max_timeout=…)``).
+    max_timeout: float = DEFAULT_MAX_TIMEOUT
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
 
     @property
     def limited(self) -> bool:
@@ -88,6 +95,9 @@ def _queue_config(name: str, raw: dict, defaults: dict) -> QueueConfig:
             keep_failed=keep_failed,
             global_concurrency=_positive_or_none(raw.get("global_concurrency"), "global_concurrency"),
             rate_limit=_rate_limit(raw.get("rate_limit")),
+            max_timeout=_positive_float(raw.get("max_timeout", DEFAULT_MAX_TIMEOUT), "max_timeout"),
+            max_attempts=_positive_or_none(raw.get("max_attempts", DEFAULT_MAX_ATTEMPTS), "max_attempts")
+            or DEFAULT_MAX_ATTEMPTS,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ImproperlyConfigured(f"JOB_QUEUES[{name!r}] is invalid: {exc}") from None
@@ -99,6 +109,13 @@ def _positive_or_none(value: object, name: str) -> int | None:
     number = int(value)  # type: ignore[call-overload]
     if number < 1:
         raise ValueError(f"{name} must be at least 1, got {number}")
+    return number
+
+
+def _positive_float(value: object, name: str) -> float:
+    number = float(value)  # type: ignore[arg-type]
+    if not 0 < number <= 7 * 86400:
+        raise ValueError(f"{name} must be more than 0 and at most 604800 s, got {value!r}")
     return number
 
 

@@ -38,5 +38,9 @@ class JobTypeError(Exception):
         self.errors = errors or []
 
 
+class EnqueueRefused(JobTypeError):
+    """The caller may not enqueue this type (or at this priority): HTTP 403 with the field errors."""
+
+
 class InvalidTransition(Exception):
     """The job is not in a state that allows the requested action (HTTP 409)."""

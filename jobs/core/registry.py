@@ -11,7 +11,7 @@ import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 from django.conf import settings
@@ -23,6 +23,12 @@ from jobs.core.retry import RetryPolicy
 #: A handler takes the run's jobs.execution.context.JobContext (core does not import the layers above it).
 Handler = Callable[[Any], Any]
 UniqueKeyFn = Callable[[pydantic.BaseModel], str]
+#: Who may enqueue a type from the API, the dashboard and the CLI (jobs/core/permissions.py):
+#: "public" needs add_queuejob; "restricted" also ``jobs.enqueue_<type>``; "internal" types are
+#: the engine's own work (webhook deliveries, maintenance): hidden from people, and refused to
+#: anyone without ``jobs.enqueue_<type>`` (the CLI: without --allow-internal).
+Access = Literal["public", "restricted", "internal"]
+ACCESS_LEVELS: tuple[Access, ...] = ("public", "restricted", "internal")
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,17 @@ class JobType:
     #: True: one live job per identical payload; a function: one per key it returns.
     unique: bool | UniqueKeyFn = False
     description: str = ""
+    access: Access = "public"
+    #: The longest time limit a caller may ask for (None: the queue's ``max_timeout``).
+    max_timeout: float | None = None
+
+    @property
+    def enqueue_permission(self) -> str:
+        return f"jobs.enqueue_{self.name}"
+
+    def enqueue_access(self) -> Access:
+        """The declared access, unless the JOB_TYPE_ACCESS setting overrides it for this deployment."""
+        return settings.JOB_TYPE_ACCESS.get(self.name, self.access)
 
     def retry_policy(self) -> RetryPolicy:
         return self.retry or get_config().queue(self.queue).retry
@@ -86,8 +103,13 @@ def job_type(
     timeout: float | None = None,
     priority: int | None = None,
     unique: bool | UniqueKeyFn = False,
+    access: Access = "public",
+    max_timeout: float | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated function as the handler of job type ``name``."""
+
+    if access not in ACCESS_LEVELS:
+        raise ValueError(f"job type {name!r}: access must be one of {', '.join(ACCESS_LEVELS)}")
 
     def register(handler: Handler) -> Handler:
         existing = _registry.get(name)
@@ -102,6 +124,8 @@ def job_type(
             timeout=timeout,
             priority=priority,
             unique=unique,
+            access=access,
+            max_timeout=max_timeout,
             description=(handler.__doc__ or "").strip().split("\n\n")[0],
         )
         return handler

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from jobs.core.config import PRIORITY_RANGE, get_config
 from jobs.core.errors import JobTypeError
-from jobs.core.registry import get_job_type
+from jobs.core.registry import JobType, get_job_type
 from jobs.core.states import LIVE_STATES, JobStatus
 from jobs.core.transport import new_rq_id
 from jobs.core.validation import text_errors
@@ -42,6 +42,11 @@ class EnqueueResult:
 
 def _field_error(field: str, message: str) -> JobTypeError:
     return JobTypeError(f"{field}: {message}", [{"field": field, "message": message, "type": "value_error"}])
+
+
+def timeout_ceiling(job_type: JobType, queue: str | None = None) -> float:
+    """The longest time limit a caller may ask for: the type's ``max_timeout``, else the queue's."""
+    return min(job_type.max_timeout or get_config().queue(queue or job_type.queue).max_timeout, MAX_TIMEOUT)
 
 
 def build_job(
@@ -81,12 +86,17 @@ def build_job(
         raise _field_error("delay", "give either delay or run_at, not both")
     if delay is not None and (not math.isfinite(delay) or not 0 <= delay <= MAX_DELAY):
         raise _field_error("delay", f"must be from 0 to {MAX_DELAY:g} seconds")
+    now = now or timezone.now()
     if run_at is not None and timezone.is_naive(run_at):
         raise _field_error("run_at", "must include a time zone")
-    if timeout is not None and (not math.isfinite(timeout) or not 0 < timeout <= MAX_TIMEOUT):
-        raise _field_error("timeout", f"must be more than 0 and at most {MAX_TIMEOUT:g} seconds")
-    if max_attempts is not None and not 1 <= max_attempts <= MAX_ATTEMPTS:
-        raise _field_error("max_attempts", f"must be from 1 to {MAX_ATTEMPTS}")
+    if run_at is not None and (run_at - now).total_seconds() > MAX_DELAY:
+        raise _field_error("run_at", f"must be within {MAX_DELAY:g} seconds from now (as delay)")
+    longest = timeout_ceiling(job_type, queue)
+    if timeout is not None and (not math.isfinite(timeout) or not 0 < timeout <= longest):
+        raise _field_error("timeout", f"must be more than 0 and at most {longest:g} seconds for {type}")
+    attempts_ceiling = min(config.queue(queue).max_attempts, MAX_ATTEMPTS)
+    if max_attempts is not None and not 1 <= max_attempts <= attempts_ceiling:
+        raise _field_error("max_attempts", f"must be from 1 to {attempts_ceiling} on queue {queue}")
     if unique_key is not None and not 1 <= len(unique_key) <= 200:
         raise _field_error("unique_key", "must be 1 to 200 characters")
     if len(correlation_id) > 100:
@@ -94,7 +104,6 @@ def build_job(
     if webhook_url and (problem := webhook_url_problem(webhook_url)):
         raise _field_error("webhook_url", problem)
 
-    now = now or timezone.now()
     if delay:
         run_at = now + timedelta(seconds=delay)
     waiting = run_at is not None and run_at > now
@@ -125,7 +134,7 @@ def job_enqueue(**request: Any) -> EnqueueResult:
     """Validate, insert and (on commit) dispatch one job. Keyword arguments as ``build_job``."""
     job = build_job(**request)
     if job.unique_key:
-        existing = _live_job_with_key(job.unique_key)
+        existing = _live_job_with_key(job.type, job.unique_key)
         if existing is not None:
             return EnqueueResult(existing, created=False)
     saved = _insert(job)
@@ -189,7 +198,7 @@ def _insert(job: QueueJob, *, publish: bool = True) -> QueueJob:
             with transaction.atomic():
                 job.save(force_insert=True)
         except IntegrityError:
-            existing = _live_job_with_key(job.unique_key)
+            existing = _live_job_with_key(job.type, job.unique_key)
             if existing is None:
                 raise
             return existing
@@ -198,5 +207,6 @@ def _insert(job: QueueJob, *, publish: bool = True) -> QueueJob:
     return job
 
 
-def _live_job_with_key(key: str) -> QueueJob | None:
-    return QueueJob.objects.filter(unique_key=key, status__in=LIVE_STATES).first()
+def _live_job_with_key(type_name: str, key: str) -> QueueJob | None:
+    """Keys are scoped by job type (the ``job_type_unique_key_live`` constraint)."""
+    return QueueJob.objects.filter(type=type_name, unique_key=key, status__in=LIVE_STATES).first()

@@ -16,7 +16,7 @@ class NoPayload(BaseModel):
     pass
 
 
-@job_type("cleanup.prune_jobs", payload=NoPayload, queue="cleanup", timeout=600)
+@job_type("cleanup.prune_jobs", payload=NoPayload, queue="cleanup", timeout=600, access="internal")
 def prune(ctx: JobContext) -> dict:
     """Delete finished jobs beyond each queue's retention policy."""
     results = prune_jobs()
@@ -24,7 +24,7 @@ def prune(ctx: JobContext) -> dict:
             "by_queue": {f"{r.queue}.{r.policy}": r.count for r in results if r.count}}
 
 
-@job_type("maintenance.vacuum_jobs", payload=NoPayload, queue="maintenance", timeout=1800)
+@job_type("maintenance.vacuum_jobs", payload=NoPayload, queue="maintenance", timeout=1800, access="internal")
 def vacuum(ctx: JobContext) -> dict:
     """VACUUM (ANALYZE) the job tables, so pruning returns space and the planner has fresh statistics."""
     done = []
@@ -36,7 +36,7 @@ def vacuum(ctx: JobContext) -> dict:
     return {"vacuumed": done}
 
 
-@job_type("report.queue_summary", payload=NoPayload, queue="report", timeout=600)
+@job_type("report.queue_summary", payload=NoPayload, queue="report", timeout=600, access="internal")
 def report(ctx: JobContext) -> dict:
     """Per queue and type: outcomes, failure rate, p50/p95 duration and retries."""
     return queue_report()

@@ -24,7 +24,8 @@ class WebhookPayload(BaseModel):
         return value
 
 
-@job_type(WEBHOOK_JOB_TYPE, payload=WebhookPayload, queue="notification", timeout=settings.WEBHOOK_TIMEOUT + 5)
+@job_type(WEBHOOK_JOB_TYPE, payload=WebhookPayload, queue="notification", timeout=settings.WEBHOOK_TIMEOUT + 5,
+          access="internal")
 def webhook(ctx: JobContext) -> dict:
     """POST a lifecycle event to a webhook receiver, signed with WEBHOOK_SECRET."""
     payload: WebhookPayload = ctx.payload  # type: ignore[assignment]

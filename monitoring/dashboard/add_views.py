@@ -6,13 +6,14 @@ the edited payload is validated by the type's schema and becomes a new job.
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 
 from jobs.core import permissions
-from jobs.core.errors import JobTypeError
-from jobs.core.registry import all_job_types, get_job_type
+from jobs.core.errors import EnqueueRefused, JobTypeError
+from jobs.core.registry import get_job_type
 from jobs.engine.enqueue import job_enqueue
 from jobs.models import JobSource
 from jobs.selectors.jobs import job_get
@@ -25,7 +26,7 @@ from monitoring.dashboard.views import page_context
 @access.needs(permissions.ADD)
 def add_choose(request: HttpRequest) -> HttpResponse:
     return render(request, "admin/queues/dashboard/add_choose.html", page_context(
-        request, "Add a job", job_types=all_job_types()))
+        request, "Add a job", job_types=permissions.enqueueable_types(request.user)))
 
 
 @access.needs(permissions.ADD)
@@ -34,6 +35,8 @@ def add_job(request: HttpRequest, type_name: str) -> HttpResponse:
         job_type = get_job_type(type_name)
     except JobTypeError:
         raise Http404("No such job type") from None
+    if not permissions.may_enqueue(request.user, job_type):
+        raise PermissionDenied(f"enqueueing {job_type.name} needs {job_type.enqueue_permission}")
     source = job_get(request.GET.get("from", "")) if request.GET.get("from") else None
     if source is not None and source.type != job_type.name:
         source = None
@@ -41,8 +44,11 @@ def add_job(request: HttpRequest, type_name: str) -> HttpResponse:
         form = AddJobForm(job_type, request.POST)
         if form.is_valid():
             try:
+                enqueue = form.enqueue_request()
+                if refusals := permissions.enqueue_refusals(request.user, job_type, enqueue["priority"]):
+                    raise EnqueueRefused("not allowed", refusals)
                 result = job_enqueue(
-                    **form.enqueue_request(), source=JobSource.ADMIN, created_by=request.user,
+                    **enqueue, source=JobSource.ADMIN, created_by=request.user,
                     source_detail=f"run again from {source.id}" if source else "dashboard",
                     correlation_id=source.correlation_id if source else "",
                 )

@@ -8,9 +8,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs.core.errors import JobTypeError
+from jobs.core.registry import get_job_type
 from jobs.core.states import JobStatus
 from jobs.engine.enqueue import job_enqueue
 from jobs.management.cli import (
+    EXIT_INVALID,
     EXIT_WAIT_TIMEOUT,
     WaitTimeout,
     follow_job,
@@ -42,6 +44,8 @@ class Command(BaseCommand):
         parser.add_argument("--max-attempts", type=positive_int, help="Runs before the job is dead-lettered")
         parser.add_argument("--timeout", type=positive_float, help="Handler time limit in seconds")
         parser.add_argument("--correlation-id", default="", help="Free-form id to trace related work")
+        parser.add_argument("--allow-internal", action="store_true",
+                            help="Allow an internal type (webhook deliveries, maintenance: the engine's own work)")
         parser.add_argument("--wait", action="store_true", help="Follow the job until it finishes")
         parser.add_argument("--wait-timeout", type=positive_float, default=None,
                             help="With --wait: give up after this many seconds (exit 3; default: never)")
@@ -49,6 +53,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         job_type = options["type"]
         try:
+            # Whoever holds the shell holds the database too, so the CLI checks no user's rights; it
+            # only refuses, unless told, types meant for the engine alone (jobs/core/registry.py).
+            if get_job_type(job_type).enqueue_access() == "internal" and not options["allow_internal"]:
+                raise CommandError(f"{job_type} is an internal job type (the engine enqueues it); "
+                                   "pass --allow-internal to enqueue it anyway", returncode=EXIT_INVALID)
             result = job_enqueue(
                 type=job_type,
                 payload=parse_json_object(options["payload"]),

@@ -8,6 +8,7 @@ from typing import Any, Literal
 import pytest
 from django import forms
 from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission
 from django.test import Client
 from pydantic import BaseModel, EmailStr, Field
 
@@ -101,6 +102,7 @@ def test_the_job_types_own_validation_errors_appear_next_to_their_fields(operato
 def test_run_again_prefills_the_form_from_a_job_and_makes_a_new_one(operator: Any) -> None:
     original = job_enqueue(type="email.send", payload={"to": ["a@example.com"], "subject": "First try",
                                                        "body": "hello"}, correlation_id="order-9").job
+    operator.user_permissions.add(Permission.objects.get(codename="enqueue_email.send"))
     client = Client()
     client.force_login(operator)
     page = client.get(f"/admin/queues/add/email.send/?from={original.id}").content.decode()
