@@ -9,6 +9,7 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jobsite.settings")
+os.environ["JOBS_PROCESS"] = "web"  # settings give web processes a statement timeout (WEB_STATEMENT_TIMEOUT)
 django_application = get_asgi_application()  # sets Django up before the consumers are imported
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

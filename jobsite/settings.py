@@ -7,6 +7,8 @@ process at start with a message naming the variable (jobsite.env).
 from __future__ import annotations
 
 import hashlib
+import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -35,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "django_rq",
     "ninja",  # serves Swagger UI's files itself (no CDN) at /api/docs
+    "axes",  # login attempt limits (see "Limits" below)
     "jobs",
     "monitoring",
 ]
@@ -49,6 +52,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers a locked-out login with 429
+    "jobsite.db_timeout.StatementTimeoutMiddleware",
 ]
 
 ROOT_URLCONF = "jobsite.urls"
@@ -86,6 +91,12 @@ _database.setdefault("OPTIONS", {})["pool"] = {
     "max_size": env_int("DB_POOL_MAX_SIZE", 10, minimum=1),
     "timeout": 10,
 }
+#: Web processes (jobsite/asgi.py marks them) cancel any statement running longer than this, so a
+#: costly request cannot hold the pool's connections: the caller gets 503 (jobsite/db_timeout.py).
+#: Workers and maintenance (VACUUM, retention) are not limited. 0 turns it off.
+WEB_STATEMENT_TIMEOUT = env_float("WEB_STATEMENT_TIMEOUT", 5.0, minimum=0)
+if os.environ.get("JOBS_PROCESS") == "web" and WEB_STATEMENT_TIMEOUT:
+    _database["OPTIONS"]["options"] = f"-c statement_timeout={int(WEB_STATEMENT_TIMEOUT * 1000)}"
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -245,6 +256,30 @@ def _webhook_urls(raw: str) -> dict[str, list[str]]:
 
 #: Global webhook receivers per event, e.g. "job:failed=https://a/b,job:completed=https://c/d".
 WEBHOOK_URLS = _webhook_urls(env_str("WEBHOOK_URLS", ""))
+
+# --- Limits (README, "Security") ---------------------------------------------
+
+#: API requests per caller (a user, whichever of their tokens or session they use), as
+#: "<per second>/<burst>" per scope, kept in Redis so they hold across web processes; over the
+#: limit the API answers 429 with Retry-After. API_RATE_LIMITS="enqueue=100/200,read=300/600".
+API_RATE_LIMITS = {"enqueue": "100/200", "bulk": "5/10", "act": "50/100", "read": "300/600"}
+for _scope, _, _limit in (item.partition("=") for item in env_list("API_RATE_LIMITS", [])):
+    if _scope not in API_RATE_LIMITS:
+        raise ImproperlyConfigured(f"API_RATE_LIMITS: unknown scope {_scope!r}; scopes: {', '.join(API_RATE_LIMITS)}")
+    API_RATE_LIMITS[_scope] = _limit
+for _scope, _limit in API_RATE_LIMITS.items():
+    _rate, _, _burst = _limit.partition("/")
+    if not (_rate.replace(".", "", 1).isdigit() and float(_rate) > 0 and _burst.isdigit() and int(_burst) >= 1):
+        raise ImproperlyConfigured(f"API_RATE_LIMITS: {_scope}={_limit!r} is not <per second>/<burst>, e.g. 100/200")
+
+#: Admin login: after LOGIN_FAILURE_LIMIT failures for one username from one address, that pair
+#: is locked out for LOGIN_COOLOFF_MINUTES (django-axes; attempts are listed in the admin).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_COOLOFF_MINUTES", 15.0, minimum=0.1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {

@@ -21,6 +21,7 @@ from ninja.errors import HttpError, ValidationError
 from ninja.parser import Parser
 
 from jobs.api.auth import Caller, api_auth
+from jobs.api.throttle import CallerThrottle
 from jobs.api.schemas import (
     BulkEnqueueIn,
     BulkEnqueueOut,
@@ -76,6 +77,7 @@ api = NinjaAPI(
     urls_namespace="api",
     parser=StrictJSONParser(),
     auth=api_auth(VIEW),
+    throttle=CallerThrottle(),
 )
 
 JOB_NOT_FOUND = "job not found"

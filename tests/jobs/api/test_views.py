@@ -205,8 +205,9 @@ WEIRD_VALUES: list[Any] = [None, True, -1, 0, 1.5, 10**20, -(10**20), 1e308, -1e
                            "\ud800", "2030-01-01", "2030-01-01T00:00:00+99:00", [], {}, [None], {"\x00": 1}]
 
 
-def test_no_bad_value_in_any_field_is_a_server_error(api: Client) -> None:
+def test_no_bad_value_in_any_field_is_a_server_error(api: Client, settings: Any) -> None:
     """Every request field, and payload fields, given values of the wrong kind or range: 4xx, never 500."""
+    settings.API_RATE_LIMITS = {**settings.API_RATE_LIMITS, "enqueue": "1000/1000"}  # hundreds of requests
     base = {"type": "demo.sleep", "payload": {"seconds": 0}}
     request_fields = ["type", "payload", "queue", "priority", "delay", "run_at", "unique_key", "max_attempts",
                       "timeout", "correlation_id"]
@@ -215,7 +216,7 @@ def test_no_bad_value_in_any_field_is_a_server_error(api: Client) -> None:
               for value in WEIRD_VALUES]
     for body in cases:
         response = post_json(api, "/api/jobs", body)
-        assert response.status_code in (200, 202, 422), (body, response.content)
+        assert response.status_code in (200, 202, 403, 422), (body, response.content)
     for name in ("status", "queue", "type", "q", "limit", "cursor"):
         for value in ("", "\x00", "x" * 5000, "-1", "1e400", "%", "\u2603"):
             response = api.get("/api/jobs", {name: value})
