@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django_rq",
     "ninja",  # serves Swagger UI's files itself (no CDN) at /api/docs
     "axes",  # login attempt limits (see "Limits" below)
+    "django_tasks",  # Django's Tasks API (the backport of django.tasks); our backend: jobs/tasks/
     "jobs",
     "monitoring",
 ]
@@ -253,6 +254,11 @@ def _webhook_urls(raw: str) -> dict[str, list[str]]:
             urls.setdefault(name, []).append(url)
     return urls
 
+
+#: Django's Tasks API runs on this engine (README, "Using Django's Tasks API"): every JOB_QUEUES queue
+#: is a task queue; OPTIONS["TASKS"] sets access, max_attempts and timeout per task module path.
+TASKS = {"default": {"BACKEND": "jobs.tasks.backend.JobQueueBackend", "QUEUES": list(JOB_QUEUES), "OPTIONS": {
+    "TASKS": {"jobs.jobtypes.demo_tasks.add": {"access": "public"}} if JOBS_DEMO_TYPES else {}}}}
 
 #: Global webhook receivers per event, e.g. "job:failed=https://a/b,job:completed=https://c/d".
 WEBHOOK_URLS = _webhook_urls(env_str("WEBHOOK_URLS", ""))

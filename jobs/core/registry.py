@@ -133,15 +133,40 @@ def job_type(
     return register
 
 
-def get_job_type(name: str) -> JobType:
+#: Ways a worker may find a type no module registered yet (jobs.tasks adds one: a Django task is
+#: known by its module path and registers itself when that module is imported).
+_loaders: list[Callable[[str], JobType | None]] = []
+
+
+def add_loader(loader: Callable[[str], JobType | None]) -> None:
+    if loader not in _loaders:
+        _loaders.append(loader)
+
+
+def register(jt: JobType, *, replace: bool = False) -> JobType:
+    """Add a built declaration (``job_type`` builds its own); unless ``replace``, the first of a name stays."""
+    if replace:
+        _registry[jt.name] = jt
+        return jt
+    return _registry.setdefault(jt.name, jt)
+
+
+def get_job_type(name: str, *, load: bool = False) -> JobType:
+    """The declaration of ``name``. ``load=True`` (workers only) lets the loaders import it: never on a
+    name from a request, since importing a module runs its code."""
     try:
         return _registry[name]
     except KeyError:
-        known = ", ".join(sorted(_registry)) or "none"
-        raise JobTypeError(
-            f"unknown job type {name!r}",
-            [{"field": "type", "message": f"unknown job type; known types: {known}", "type": "unknown_type"}],
-        ) from None
+        pass
+    for loader in _loaders if load else ():
+        found = loader(name)
+        if found is not None:
+            return found
+    known = ", ".join(sorted(_registry)) or "none"
+    raise JobTypeError(
+        f"unknown job type {name!r}",
+        [{"field": "type", "message": f"unknown job type; known types: {known}", "type": "unknown_type"}],
+    )
 
 
 def all_job_types() -> list[JobType]:

@@ -50,7 +50,7 @@ def perform(claim: Claim, *, limit: AbstractContextManager[Any] | None = None,
     started = time.monotonic()
     ctx: JobContext | None = None
     try:
-        job_type = get_job_type(claim.type)
+        job_type = get_job_type(claim.type, load=True)
         ctx = JobContext(claim, payload=job_type.validate(claim.payload), writer=writer)
         with limit or nullcontext():
             value = job_type.handler(ctx)
@@ -65,7 +65,7 @@ async def perform_async(claim: Claim, *, timeout: float, writer: ProgressWriter)
     started = time.monotonic()
     ctx: JobContext | None = None
     try:
-        job_type = get_job_type(claim.type)
+        job_type = get_job_type(claim.type, load=True)
         ctx = JobContext(claim, payload=job_type.validate(claim.payload), writer=writer)
         try:
             value = await asyncio.wait_for(job_type.handler(ctx), timeout)

@@ -88,7 +88,7 @@ class Slots:
     @staticmethod
     def _is_async(claim: Claim) -> bool:
         try:
-            return inspect.iscoroutinefunction(get_job_type(claim.type).handler)
+            return inspect.iscoroutinefunction(get_job_type(claim.type, load=True).handler)
         except JobTypeError:
             return False  # perform() records the unknown type as the run's error
 
