@@ -103,6 +103,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+#: Largest request body, in bytes (Django's default, 2.5 MB: a bulk enqueue of 1,000 jobs of 2 kB each fits).
+#: jobsite.asgi refuses a larger one with 413 before reading it (jobsite.body_limit).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
 STATIC_URL = "static/"
 #: Where `collectstatic` gathers files for production; unset, WhiteNoise serves
 #: straight from the apps' static folders (development, tests).
