@@ -7,6 +7,8 @@ process at start with a message naming the variable (jobsite.env).
 from __future__ import annotations
 
 import hashlib
+import re
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -21,9 +23,33 @@ SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "insecure-development-key-only-used-with-DEBUG-on"
+    # Random, never a key written in the repository (anyone could sign sessions with that one): a
+    # process's sessions end with it. `make run` keeps one in var/ for all its processes (devstack.run).
+    SECRET_KEY = secrets.token_urlsafe(50)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# --- HTTPS (README, "Security"; .env.example turns all of it on) -------------
+
+#: Served over HTTPS only: http:// redirects to https://, session and CSRF cookies are Secure, and
+#: browsers are told (HSTS) to use nothing else. Off by default, so that `make run` and the tests work
+#: on http://127.0.0.1.
+HTTPS_ONLY = env_bool("HTTPS_ONLY", False)
+SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS_ONLY
+#: Load balancers and container probes ask for /healthz over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+#: How long browsers keep to HTTPS alone, in seconds (0: no Strict-Transport-Security header).
+SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 365 * 86400 if HTTPS_ONLY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", HTTPS_ONLY)
+#: Lets the domain be submitted to the browsers' built-in HTTPS-only lists (hard to undo).
+SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", False)
+#: The header a TLS-terminating proxy in front sets to "https" (e.g. X-Forwarded-Proto); empty: none is
+#: trusted. Only when every request passes that proxy, and it overwrites the header a client sent.
+_proxy_ssl_header = env_str("PROXY_SSL_HEADER", "").strip()
+if _proxy_ssl_header and not re.fullmatch(r"[A-Za-z0-9-]+", _proxy_ssl_header):
+    raise ImproperlyConfigured(f"PROXY_SSL_HEADER={_proxy_ssl_header!r} is not a header name (e.g. X-Forwarded-Proto)")
+SECURE_PROXY_SSL_HEADER = (("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header
+                           else None)
 
 INSTALLED_APPS = [
     "monitoring.admin_apps.JobsAdminConfig",  # django.contrib.admin with the queue dashboard listed
