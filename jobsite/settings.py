@@ -171,6 +171,9 @@ JOB_BACKOFF_JITTER = env_float("JOB_BACKOFF_JITTER", 0.1, minimum=0)
 SCHEDULER_INTERVAL = env_float("SCHEDULER_INTERVAL", 0.2, minimum=0.01)
 #: /healthz reports the scheduler unhealthy when its leader has not beaten for this long.
 SCHEDULER_MAX_LAG = env_float("SCHEDULER_MAX_LAG", 30.0, minimum=1)
+#: `manage.py bootstrap_demo` (run by `make run`): a demo superuser and API token when that user does not
+#: exist yet, and a few demo jobs. 0: it does nothing.
+DEMO = env_bool("DEMO", True)
 #: Register the demo/test job types (demo.sleep, demo.fail, demo.flaky, demo.noop).
 JOBS_DEMO_TYPES = env_bool("JOBS_DEMO_TYPES", DEBUG)
 #: Modules whose import registers job types.
