@@ -1,9 +1,10 @@
 """`make run`: the whole system in one terminal, with nothing to configure.
 
 Steps: start embedded PostgreSQL / Valkey under var/ unless DATABASE_URL /
-REDIS_URL are set; migrate; `bootstrap_demo` (demo superuser, API token,
-a few jobs); then run web, workers and scheduler as children, prefix their
-output with their names, print a banner once the web answers, and on Ctrl-C
+REDIS_URL are set; migrate; `bootstrap_demo` (demo superuser and API token
+unless that user exists, a few jobs; DEMO=0: none); then run web, workers
+and scheduler as children, prefix their output with their names, print a
+banner (server URLs without their passwords) once the web answers, and on Ctrl-C
 SIGTERM (or SIGHUP) stop it all in order: children first (they still need PostgreSQL
 and Redis to finish their jobs), then the servers this run started.
 
@@ -17,12 +18,14 @@ so no grandchild is orphaned. A second Ctrl-C kills at once.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -258,7 +261,9 @@ def start_services(env: dict[str, str], started: list[_Stoppable]) -> None:
         env["DATABASE_URL"] = pg.url
         say("devstack", f"embedded PostgreSQL at {pg.url} (data and log in {pg_dir.relative_to(ROOT)})")
     else:
-        say("devstack", "using DATABASE_URL from the environment")
+        say("devstack", f"using DATABASE_URL from the environment: {mask_password(env['DATABASE_URL'])}")
+        say("devstack", "not the embedded database: bootstrap_demo adds the demo superuser (unless a user of "
+                        "that name exists, which is left as it is) and a few jobs to it; DEMO=0 adds nothing")
     if not env.get("REDIS_URL"):
         kv_dir = VAR / "valkey"
         services.stop_stale_valkey(kv_dir)
@@ -270,6 +275,31 @@ def start_services(env: dict[str, str], started: list[_Stoppable]) -> None:
         say("devstack", "using REDIS_URL from the environment")
 
 
+def mask_password(url: str) -> str:
+    """``url`` with the password of its user part replaced by ``***`` (banners and logs get read by others)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def development_secret_key() -> str:
+    """SECRET_KEY for `make run`'s processes: random once, then kept in var/ so logins survive a restart."""
+    path = VAR / "secret_key"
+    if not path.exists():
+        VAR.mkdir(exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # readable by its owner only
+        except FileExistsError:
+            pass  # another run made it just now
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
 def api_token_in(output: str) -> str:
     """The API key bootstrap_demo printed (its last line starting with jobs.tokens.TOKEN_PREFIX), or ""."""
     keys = [line.strip() for line in output.splitlines() if line.startswith("jq_")]
@@ -277,16 +307,20 @@ def api_token_in(output: str) -> str:
 
 
 def banner(port: int, env: dict[str, str], token: str = "") -> str:
+    """What a newcomer needs, once the web answers. ``token``: the one bootstrap_demo made with the demo user."""
     base = f"http://127.0.0.1:{port}"
-    password = env.get("DEMO_PASSWORD", "admin")
+    if token:
+        login = f"admin / {env.get('DEMO_PASSWORD', 'admin')}"
+    else:  # the demo user existed already (its password is its own), or DEMO=0
+        login = "an existing user (bootstrap_demo created none this time)"
     rows = [
         ("Dashboard", f"{base}/admin/queues/"),
         ("Admin", f"{base}/admin/"),
         ("API docs", f"{base}/api/docs"),
-        ("Login", f"admin / {password}"),
-        ("API token", token or "see bootstrap_demo's output above"),
-        ("Database", env["DATABASE_URL"]),
-        ("Redis", env["REDIS_URL"]),
+        ("Login", login),
+        ("API token", token or "none new (python manage.py create_api_token admin)"),
+        ("Database", mask_password(env["DATABASE_URL"])),
+        ("Redis", mask_password(env["REDIS_URL"])),
         ("Stop", "Ctrl-C"),
     ]
     line = "=" * 64
@@ -303,7 +337,9 @@ def main() -> int:
 
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "jobsite.settings")
-    env.setdefault("DEBUG", "1")  # a developer's machine: no SECRET_KEY needed
+    env.setdefault("DEBUG", "1")  # a developer's machine
+    if not env.get("SECRET_KEY"):
+        env["SECRET_KEY"] = development_secret_key()
     env["PYTHONUNBUFFERED"] = "1"
     port = int(env.get("PORT") or 8000)
     grace = float(env.get("WORKER_SHUTDOWN_TIMEOUT") or 30) + 5

@@ -2,7 +2,8 @@
 
 WebSockets get the session user (AuthMiddlewareStack) and are refused unless
 their Origin is one of ALLOWED_HOSTS, so another site cannot open them with
-a visitor's session cookie.
+a visitor's session cookie. HTTP request bodies larger than
+DATA_UPLOAD_MAX_MEMORY_SIZE are refused with 413 before they are read (jobsite.body_limit).
 """
 import os
 
@@ -15,10 +16,12 @@ django_application = get_asgi_application()  # sets Django up before the consume
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+from jobsite.body_limit import BodySizeLimit  # noqa: E402
 from monitoring.live.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter({
-    "http": django_application,
+    "http": BodySizeLimit(django_application, settings.DATA_UPLOAD_MAX_MEMORY_SIZE),
     "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
 })

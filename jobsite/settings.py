@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,9 +25,33 @@ SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "insecure-development-key-only-used-with-DEBUG-on"
+    # Random, never a key written in the repository (anyone could sign sessions with that one): a
+    # process's sessions end with it. `make run` keeps one in var/ for all its processes (devstack.run).
+    SECRET_KEY = secrets.token_urlsafe(50)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# --- HTTPS (README, "Security"; .env.example turns all of it on) -------------
+
+#: Served over HTTPS only: http:// redirects to https://, session and CSRF cookies are Secure, and
+#: browsers are told (HSTS) to use nothing else. Off by default, so that `make run` and the tests work
+#: on http://127.0.0.1.
+HTTPS_ONLY = env_bool("HTTPS_ONLY", False)
+SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS_ONLY
+#: Load balancers and container probes ask for /healthz over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+#: How long browsers keep to HTTPS alone, in seconds (0: no Strict-Transport-Security header).
+SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 365 * 86400 if HTTPS_ONLY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", HTTPS_ONLY)
+#: Lets the domain be submitted to the browsers' built-in HTTPS-only lists (hard to undo).
+SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", False)
+#: The header a TLS-terminating proxy in front sets to "https" (e.g. X-Forwarded-Proto); empty: none is
+#: trusted. Only when every request passes that proxy, and it overwrites the header a client sent.
+_proxy_ssl_header = env_str("PROXY_SSL_HEADER", "").strip()
+if _proxy_ssl_header and not re.fullmatch(r"[A-Za-z0-9-]+", _proxy_ssl_header):
+    raise ImproperlyConfigured(f"PROXY_SSL_HEADER={_proxy_ssl_header!r} is not a header name (e.g. X-Forwarded-Proto)")
+SECURE_PROXY_SSL_HEADER = (("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header
+                           else None)
 
 INSTALLED_APPS = [
     "monitoring.admin_apps.JobsAdminConfig",  # django.contrib.admin with the queue dashboard listed
@@ -115,6 +141,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+#: Largest request body, in bytes (Django's default, 2.5 MB: a bulk enqueue of 1,000 jobs of 2 kB each fits).
+#: jobsite.asgi refuses a larger one with 413 before reading it (jobsite.body_limit).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
 STATIC_URL = "static/"
 #: Where `collectstatic` gathers files for production; unset, WhiteNoise serves
 #: straight from the apps' static folders (development, tests).
@@ -160,6 +190,9 @@ SCHEDULER_MAX_LAG = env_float("SCHEDULER_MAX_LAG", 30.0, minimum=1)
 #: Who may enqueue a type, overriding its declaration (jobs/core/registry.py, README "Security"):
 #: JOB_TYPE_ACCESS="ai.summarize=restricted,demo.sleep=internal".
 JOB_TYPE_ACCESS = dict(item.partition("=")[::2] for item in env_list("JOB_TYPE_ACCESS", []))
+#: `manage.py bootstrap_demo` (run by `make run`): a demo superuser and API token when that user does not
+#: exist yet, and a few demo jobs. 0: it does nothing.
+DEMO = env_bool("DEMO", True)
 #: Register the demo/test job types (demo.sleep, demo.fail, demo.flaky, demo.noop).
 JOBS_DEMO_TYPES = env_bool("JOBS_DEMO_TYPES", DEBUG)
 #: Modules whose import registers job types.

@@ -1,4 +1,4 @@
-"""docker-compose.yml and the Dockerfile, checked without a Docker engine.
+"""docker-compose.yml, .env.example and the Dockerfile, checked without a Docker engine.
 
 The file is parsed with PyYAML and its ``${VAR...}`` references are resolved
 the way Compose does; every project command is checked against the project
@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,9 @@ from redis.connection import parse_url
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
+ENV_EXAMPLE = ROOT / ".env.example"
+#: What .env.example leaves for the operator to fill in.
+SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD")
 APP_SERVICES = ("web", "worker", "worker-ai", "scheduler")
 WORKERS = ("worker", "worker-ai")
 SAMPLE_ENV = {"SECRET_KEY": "s3cret", "POSTGRES_PASSWORD": "pgpass", "REDIS_PASSWORD": "redispass"}
@@ -31,6 +35,17 @@ _VAR = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?
 
 class MissingVariable(Exception):
     pass
+
+
+def env_example() -> dict[str, str]:
+    """.env.example's ``KEY=value`` lines (the syntax Compose reads; comments and blank lines skipped)."""
+    values = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, sep, value = line.partition("=")
+            assert sep and re.fullmatch(r"[A-Z_][A-Z0-9_]*", key), f"not KEY=value: {line!r}"
+            values[key] = value
+    return values
 
 
 def interpolate(value: Any, env: dict[str, str]) -> Any:
@@ -89,16 +104,35 @@ def test_postgres(compose: dict[str, Any]) -> None:
     assert volume in compose["volumes"], "postgres data must live in a named volume"
 
 
-def test_redis_persistent_and_password_protected(compose: dict[str, Any]) -> None:
+def test_redis_persistent_bounded_and_password_protected_by_its_config_file(compose: dict[str, Any]) -> None:
     redis = compose["services"]["redis"]
     assert redis["image"].startswith("redis:7")
     args = command(redis)
-    assert args[args.index("--appendonly") + 1] == "yes"
-    assert args[args.index("--requirepass") + 1] == SAMPLE_ENV["REDIS_PASSWORD"]
+    [mount] = redis["configs"]
+    assert args == ["redis-server", mount["target"]], "every option in the config file"
+    conf = dict(line.split(None, 1) for line in compose["configs"][mount["source"]]["content"].splitlines() if line)
+    assert conf["requirepass"] == SAMPLE_ENV["REDIS_PASSWORD"]
+    assert conf["appendonly"] == "yes"
+    assert conf["maxmemory-policy"] == "noeviction"  # a full Redis refuses writes; it never drops messages
+    assert re.fullmatch(r"\d+[kmg]b", conf["maxmemory"]), conf["maxmemory"]
     health = " ".join(redis["healthcheck"]["test"])
     assert "redis-cli" in health and "ping" in health
-    authenticated = redis.get("environment", {}).get("REDISCLI_AUTH") == SAMPLE_ENV["REDIS_PASSWORD"]
-    assert authenticated or " -a " in health, "the healthcheck must authenticate"
+    assert redis["environment"]["REDISCLI_AUTH"] == SAMPLE_ENV["REDIS_PASSWORD"], "the healthcheck authenticates"
+
+
+def test_no_password_on_any_command_line(compose: dict[str, Any]) -> None:
+    """Command lines show in `ps` and `docker inspect`: secrets go in environment or config files."""
+    for name, service in compose["services"].items():
+        parts = [*(command(service) if "command" in service else []), *service.get("healthcheck", {}).get("test", [])]
+        leaked = [secret for secret in SAMPLE_ENV.values() for part in parts if secret in str(part)]
+        assert not leaked, f"{name}'s command line holds a secret"
+
+
+def test_web_is_published_on_the_hosts_loopback_only_by_default(compose: dict[str, Any]) -> None:
+    [port] = compose["services"]["web"]["ports"]
+    assert port == "127.0.0.1:8000:8000"
+    assert interpolate(yaml.safe_load(COMPOSE.read_text()), {**SAMPLE_ENV, "WEB_BIND": "0.0.0.0"})[
+        "services"]["web"]["ports"] == ["0.0.0.0:8000:8000"]
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -166,7 +200,24 @@ def test_secrets_are_required_not_defaulted(raw: dict[str, Any]) -> None:
         env = {k: v for k, v in SAMPLE_ENV.items() if k != missing}
         with pytest.raises(MissingVariable, match=missing):
             interpolate(raw, env)
+        with pytest.raises(MissingVariable, match=missing):  # .env.example's blank is refused too
+            interpolate(raw, {**env, missing: ""})
     assert "${SECRET_KEY:?" in COMPOSE.read_text()
+
+
+@pytest.mark.parametrize("name", ["migrate", *APP_SERVICES])
+def test_app_services_read_the_env_file(compose: dict[str, Any], name: str) -> None:
+    assert compose["services"][name]["env_file"] == ".env"
+
+
+def test_env_example_is_the_template_and_dot_env_stays_private() -> None:
+    values = env_example()
+    assert all(values[key] == "" for key in SECRETS), "the template carries no secret"
+    assert values["DEBUG"] == "0" and values["HTTPS_ONLY"] == "1"
+    assert ".env" in (ROOT / ".gitignore").read_text().split(), "the real .env is never committed"
+    assert ".env" in (ROOT / ".dockerignore").read_text().split(), "nor copied into the image"
+    tracked = subprocess.run(["git", "ls-files", ".env"], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert tracked.stdout == ""
 
 
 def _seconds(duration: str) -> float:

@@ -5,13 +5,25 @@ its age limit (README's queue table; JOB_QUEUES keep_completed / keep_failed).
 Cancelled jobs follow the failed policy. Live jobs are never candidates.
 Batches are short transactions, so the table is never locked for long and
 the dashboard and workers carry on while a large backlog is pruned.
+
+The candidates are the tail of the newest-first order (finished_at, id): the
+jobs older than the newest N, or older than the age limit. So the pruner
+finds where the tail starts once per policy (the N-th newest job, the age
+cutoff) and walks it in keyset batches down the job_queue_finished_id index,
+each batch starting below the last one: every job is read once, however
+large the backlog (ranking every finished job again for each batch read the
+whole backlog per batch). Final states always carry a finish time
+(jobs.engine), so jobs without one are not considered.
 """
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 
 from jobs.core.config import Retention, get_config
 from jobs.engine.transitions import jobs_delete
@@ -22,18 +34,24 @@ BATCH_SIZE = 1000
 #: The final states each policy governs.
 POLICY_STATES = {"completed": ("completed",), "failed": ("failed", "cancelled")}
 
-# Candidates: finished jobs of one queue and policy that are either beyond the
-# newest N (by finished_at) or older than the age limit.
-_CANDIDATES = """
-    SELECT id FROM (
-        SELECT id, finished_at,
-               row_number() OVER (ORDER BY finished_at DESC NULLS LAST, id DESC) AS rank
-          FROM jobs_queuejob
-         WHERE queue = %(queue)s AND status = ANY(%(states)s)
-    ) ranked
-     WHERE (%(max_count)s::int IS NOT NULL AND rank > %(max_count)s::int)
-        OR (%(max_age)s::float IS NOT NULL AND finished_at < now() - make_interval(secs => %(max_age)s::float))
+_SCOPE = "queue = %(queue)s AND status = ANY(%(states)s) AND finished_at IS NOT NULL"
+#: The oldest job the count limit keeps (the N-th newest): the tail starts below it.
+_OLDEST_KEPT = f"""
+    SELECT finished_at, id FROM jobs_queuejob WHERE {_SCOPE}
+     ORDER BY finished_at DESC, id DESC OFFSET %(offset)s LIMIT 1
 """
+#: One batch of the tail, newest first, strictly below the key it starts from.
+_BATCH = f"""
+    SELECT finished_at, id FROM jobs_queuejob
+     WHERE {_SCOPE} AND (finished_at, id) < (%(finished_at)s, %(id)s)
+     ORDER BY finished_at DESC, id DESC LIMIT %(batch)s
+"""
+_COUNT = f"SELECT count(*) FROM jobs_queuejob WHERE {_SCOPE} AND (finished_at, id) < (%(finished_at)s, %(id)s)"
+
+Key = tuple[datetime, uuid.UUID]
+_NIL = uuid.UUID(int=0)  # (cutoff, nil id) sorts below every job finished at the cutoff: "older than" is strict
+#: Above every job: where the tail starts when a policy keeps none (max_count 0).
+_TOP: Key = (datetime.max.replace(tzinfo=UTC), uuid.UUID(int=2**128 - 1))
 
 
 @dataclass(frozen=True)
@@ -43,9 +61,24 @@ class PruneCount:
     count: int
 
 
-def _params(queue: str, policy: str, retention: Retention) -> dict:
-    return {"queue": queue, "states": list(POLICY_STATES[policy]), "max_count": retention.max_count,
-            "max_age": retention.max_age}
+def _scope(queue: str, policy: str) -> dict:
+    return {"queue": queue, "states": list(POLICY_STATES[policy])}
+
+
+def _tail_start(cursor: CursorWrapper, scope: dict, retention: Retention) -> Key | None:
+    """The key every candidate sorts below (the newer of the two limits' starts); None: nothing to prune."""
+    starts: list[Key] = []
+    if retention.max_count == 0:
+        starts.append(_TOP)
+    elif retention.max_count is not None:
+        cursor.execute(_OLDEST_KEPT, {**scope, "offset": retention.max_count - 1})
+        row = cursor.fetchone()
+        if row is not None:
+            starts.append((row[0], row[1]))
+    if retention.max_age is not None:
+        cursor.execute("SELECT now() - make_interval(secs => %s)", [retention.max_age])
+        starts.append((cursor.fetchone()[0], _NIL))
+    return max(starts) if starts else None
 
 
 def _policies() -> list[tuple[str, str, Retention]]:
@@ -62,8 +95,13 @@ def prune_preview() -> list[PruneCount]:
     counts = []
     with connection.cursor() as cursor:
         for queue, policy, retention in _policies():
-            cursor.execute(f"SELECT count(*) FROM ({_CANDIDATES}) c", _params(queue, policy, retention))
-            counts.append(PruneCount(queue, policy, cursor.fetchone()[0]))
+            scope = _scope(queue, policy)
+            start = _tail_start(cursor, scope, retention)
+            count = 0
+            if start is not None:
+                cursor.execute(_COUNT, {**scope, "finished_at": start[0], "id": start[1]})
+                count = cursor.fetchone()[0]
+            counts.append(PruneCount(queue, policy, count))
     return counts
 
 
@@ -71,16 +109,16 @@ def prune_jobs(*, batch_size: int = BATCH_SIZE) -> list[PruneCount]:
     """Delete what the policies say, batch by batch, through the engine's delete (attempts go with their jobs)."""
     results = []
     for queue, policy, retention in _policies():
+        scope = _scope(queue, policy)
         total = 0
-        while True:
+        with connection.cursor() as cursor:
+            below = _tail_start(cursor, scope, retention)
+        while below is not None:
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(f"{_CANDIDATES} LIMIT %(batch)s",
-                               {**_params(queue, policy, retention), "batch": batch_size})
-                ids = [row[0] for row in cursor.fetchall()]
-                deleted = jobs_delete(ids) if ids else 0
-            total += deleted
-            if len(ids) < batch_size or deleted == 0:
-                break
+                cursor.execute(_BATCH, {**scope, "finished_at": below[0], "id": below[1], "batch": batch_size})
+                rows = cursor.fetchall()
+                total += jobs_delete([row[1] for row in rows]) if rows else 0
+            below = (rows[-1][0], rows[-1][1]) if len(rows) == batch_size else None
         if total:
             logger.info("event=pruned queue=%s policy=%s deleted=%d", queue, policy, total)
         results.append(PruneCount(queue, policy, total))

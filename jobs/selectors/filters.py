@@ -23,6 +23,7 @@ from django.db.models import Lookup, Q, QuerySet, TextField, Value
 from django.db.models.functions import Cast, Left
 
 from jobs.core.shape import parse_job_id
+from jobs.core.validation import text_problem
 from jobs.core.states import JobStatus
 from jobs.models import SEARCH_PAYLOAD_CHARS, QueueJob
 
@@ -98,6 +99,12 @@ class JobFilter:
         unknown = set(self.statuses) - set(JobStatus.values)
         if unknown:
             raise FilterError(f"unknown state {sorted(unknown)[0]!r}")
+        # Text PostgreSQL cannot store cannot be compared either: the query would fail (a 500), not match nothing.
+        for name, value in (("queue", self.queue), ("type", self.type), ("q", self.q),
+                            ("error", self.error_signature)):
+            problem = text_problem(value) if value else None
+            if problem:
+                raise FilterError(f"{name}: {problem}")
 
     def only(self, states: frozenset[str] | set[str] | tuple[str, ...]) -> JobFilter:
         """The same filter narrowed to ``states`` (what an action may touch)."""

@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import TextField
 from django.db.models.functions import Cast, Left
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 
@@ -14,6 +14,7 @@ from jobs.core.config import get_config
 from jobs.core.permissions import allowed_actions
 from jobs.core.registry import all_job_types
 from jobs.core.states import JobStatus
+from jobs.core.validation import text_problem
 from jobs.engine.bulk import ACTIONS
 from jobs.models import QueueJob
 from jobs.selectors.counts import MatchCount, job_counts, jobs_matching_count
@@ -107,7 +108,7 @@ def queue_page(request: HttpRequest, name: str) -> HttpResponse:
         types=sorted({jt.name for jt in all_job_types()} | ({params.filter.type} if params.filter.type else set())),
         query=params.query(), base=base, error_cleared=params.query(error=None),
         next_url=f"{base}?{params.query()}",
-        live=[summary.live()] if summary else [], queues_ws="/ws/queues/"))
+        live=[summary.live()] if summary else [], queues_ws="/ws/queues/"), status=400 if error else 200)
 
 
 @access.viewers_only
@@ -124,6 +125,9 @@ def queue_count(request: HttpRequest, name: str) -> JsonResponse:
 @access.viewers_only
 def dead_letters(request: HttpRequest) -> HttpResponse:
     job_type = (request.GET.get("type") or "").strip() or None
+    problem = text_problem(job_type) if job_type else None
+    if problem:
+        return HttpResponseBadRequest(f"type: {problem}")
     groups = dead_letter_groups(job_type=job_type)
     failed = sum(q.counts.get("failed", 0) for q in queue_stats())
     return render(request, "admin/queues/dashboard/dead_letters.html", page_context(

@@ -1,10 +1,17 @@
-"""Set up a demo: superuser, API token and a few jobs of the real types. Safe to run again."""
+"""Set up a demo: superuser, API token and a few jobs of the real types. Safe to run again.
+
+`make run` runs it on whatever DATABASE_URL names, which may be a real
+database: so it creates the demo superuser (and its token) only when no user
+of that name exists, and never changes an existing user's password or
+rights. DEMO=0 turns it off.
+"""
 from __future__ import annotations
 
 import argparse
 import os
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.management.base import BaseCommand, CommandError
@@ -38,36 +45,47 @@ DEMO_JOBS: list[tuple[str, dict[str, Any]]] = [
 
 
 class Command(BaseCommand):
-    help = "Create or update the demo superuser, create an API token and enqueue a few demo jobs."
+    help = ("Create the demo superuser and its API token unless that user exists (an existing user is left as it is), "
+            "and enqueue a few demo jobs. Does nothing with DEMO=0.")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--username", default="admin", help="Demo superuser (default: %(default)r)")
         parser.add_argument("--password", default=None,
-                            help="Its password (default: $DEMO_PASSWORD, else 'admin')")
+                            help="Its password when it is created (default: $DEMO_PASSWORD, else 'admin')")
         parser.add_argument("--no-jobs", action="store_true", help="Do not enqueue demo jobs")
 
     def handle(self, *args: Any, username: str, password: str | None, no_jobs: bool, **options: Any) -> None:
+        if not settings.DEMO:
+            self.stdout.write("DEMO=0: no demo superuser, API token or jobs")
+            return
         password = password if password is not None else os.environ.get("DEMO_PASSWORD", "admin")
         if not username.strip():
             raise CommandError("--username must not be empty")
         if not password:
             raise CommandError("the demo password must not be empty")
         with transaction.atomic():
-            user, created = self.ensure_superuser(username, password)
-            token, key = api_token_create(user=user, name="demo")
-        self.stdout.write(f"{'created' if created else 'updated'} superuser {username!r}")
+            user, created = self.create_superuser(username, password)
+            token, key = api_token_create(user=user, name="demo") if created else (None, "")
+        if created:
+            self.stdout.write(f"created superuser {username!r}")
+        else:
+            self.stdout.write(f"user {username!r} exists: left as it is (password, rights, tokens); "
+                              f"no new API token (manage.py create_api_token {username} makes one)")
         if not no_jobs:
             self.enqueue_demo_jobs(user)
-        self.stdout.write(f"API token 'demo' for {username} ({token.prefix}…); shown only now:")
-        self.stdout.write(key)
+        if token is not None:
+            self.stdout.write(f"API token 'demo' for {username} ({token.prefix}…); shown only now:")
+            self.stdout.write(key)
 
     @staticmethod
-    def ensure_superuser(username: str, password: str) -> tuple[AbstractBaseUser, bool]:
+    def create_superuser(username: str, password: str) -> tuple[AbstractBaseUser, bool]:
+        """The user named ``username``: created as a superuser, or as it already was (never changed)."""
         User = get_user_model()
         user, created = User._default_manager.get_or_create(**{User.USERNAME_FIELD: username})
-        user.is_staff = user.is_superuser = user.is_active = True
-        user.set_password(password)
-        user.save()
+        if created:
+            user.is_staff = user.is_superuser = user.is_active = True
+            user.set_password(password)
+            user.save()
         return user, created
 
     def enqueue_demo_jobs(self, user: AbstractBaseUser) -> None:

@@ -287,15 +287,16 @@ def test_create_api_token_prints_key_that_authenticates() -> None:
 def test_bootstrap_demo_is_idempotent(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEMO_PASSWORD", "s3cret")
     first, _ = call("bootstrap_demo")
+    monkeypatch.setenv("DEMO_PASSWORD", "other")
     second, _ = call("bootstrap_demo")
     user = get_user_model().objects.get(username="admin")
     assert user.is_staff and user.is_superuser and user.check_password("s3cret")
     assert get_user_model().objects.count() == 1
-    assert "created superuser 'admin'" in first and "updated superuser 'admin'" in second
-    # A new token per run, each printed alone on the last line.
+    assert "created superuser 'admin'" in first and "user 'admin' exists: left as it is" in second
+    # The token is made with the user, printed alone on the last line; a second run makes none.
     assert api_token_authenticate(first.splitlines()[-1]) == user
-    assert api_token_authenticate(second.splitlines()[-1]) == user
-    assert ApiToken.objects.filter(user=user, name="demo").count() == 2
+    assert not second.splitlines()[-1].startswith("jq_")
+    assert ApiToken.objects.filter(user=user, name="demo").count() == 1
     types = sorted(QueueJob.objects.values_list("type", flat=True))
     assert types == ["ai.summarize", "demo.flaky", "demo.sleep", "email.send", "indexing.reindex"]
     assert "already live demo.sleep" in second
@@ -305,3 +306,24 @@ def test_bootstrap_demo_is_idempotent(monkeypatch: pytest.MonkeyPatch) -> None:
     out, _ = call("bootstrap_demo", "--username", "other", "--password", "pw", "--no-jobs")
     assert get_user_model().objects.get(username="other").check_password("pw")
     assert QueueJob.objects.count() == 5 and "enqueued" not in out
+
+
+@pytest.mark.django_db
+def test_bootstrap_demo_never_changes_an_existing_users_password_or_rights() -> None:
+    """`make run` pointed at a real database whose "admin" is somebody's account (issue 11, finding 16)."""
+    real = get_user_model().objects.create_user("admin", password="their-own-pw", is_staff=True)
+    out, _ = call("bootstrap_demo", "--password", "admin", "--no-jobs")
+    real.refresh_from_db()
+    assert real.check_password("their-own-pw") and not real.check_password("admin")
+    assert real.is_staff and not real.is_superuser and real.is_active
+    assert not ApiToken.objects.filter(user=real).exists()
+    assert "user 'admin' exists: left as it is" in out and "jq_" not in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bootstrap_demo_does_nothing_with_demo_0(processes: Processes) -> None:
+    proc = subprocess.run([sys.executable, "manage.py", "bootstrap_demo"], cwd=ROOT, capture_output=True, text=True,
+                          env=processes.env(DEMO="0"), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "DEMO=0: no demo superuser, API token or jobs"
+    assert not get_user_model().objects.exists() and not QueueJob.objects.exists()
