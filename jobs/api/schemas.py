@@ -27,8 +27,8 @@ from jobs.core.config import get_config
 from jobs.core.shape import JobShape
 from jobs.core.states import JobStatus
 from jobs.core.validation import text_problem
-from jobs.engine.enqueue import MAX_ATTEMPTS, MAX_TIMEOUT
-from jobs.engine.enqueue import MAX_DELAY as MAX_DELAY_SECONDS
+from jobs.engine.build import MAX_ATTEMPTS, MAX_TIMEOUT
+from jobs.engine.build import MAX_DELAY as MAX_DELAY_SECONDS
 
 MAX_PAGE_SIZE = 200
 
