@@ -103,7 +103,9 @@ class EnqueueIn(Schema):
                                   description="Handler time limit in seconds")
     correlation_id: CorrelationId | None = None
     webhook_url: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
-        None, description="http(s) URL that receives this job's lifecycle events, signed (X-Signature)")
+        None, description="http(s) URL that receives this job's lifecycle events, signed (X-Signature over "
+                          "X-Webhook-Timestamp and the body); a public address unless WEBHOOK_ALLOWED_HOSTS lists it; "
+                          "refused when the server has no WEBHOOK_SECRET")
 
 
 class EnqueueOut(Schema):

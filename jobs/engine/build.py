@@ -1,7 +1,9 @@
 """A request to create a job, checked against its job type and made an (unsaved) row.
 
 Kept apart from the writer (jobs.engine.enqueue) so that everything that
-creates jobs can build them one way, without importing the writer.
+creates jobs builds them one way: the enqueue writer, and the webhook outbox
+(jobs.engine.deliveries, whose rows jobs.engine.publish writes in the
+transaction of the state change that causes them).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from jobs.core.registry import get_job_type
 from jobs.core.states import JobStatus
 from jobs.core.transport import new_rq_id
 from jobs.core.validation import text_errors
-from jobs.events.webhooks import webhook_url_problem
+from jobs.events.webhooks import webhook_host_problem, webhook_url_problem
 from jobs.models import JobSource, QueueJob
 
 MAX_TIMEOUT = 24 * 3600.0
@@ -79,7 +81,7 @@ def build_job(
         raise _field_error("unique_key", "must be 1 to 200 characters")
     if len(correlation_id) > 100:
         raise _field_error("correlation_id", "must be at most 100 characters")
-    if webhook_url and (problem := webhook_url_problem(webhook_url)):
+    if webhook_url and (problem := webhook_url_problem(webhook_url) or webhook_host_problem(webhook_url)):
         raise _field_error("webhook_url", problem)
 
     now = now or timezone.now()

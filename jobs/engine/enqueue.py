@@ -17,7 +17,7 @@ from django.utils import timezone
 from jobs.core.errors import JobTypeError
 from jobs.core.states import LIVE_STATES
 from jobs.engine.build import build_job
-from jobs.engine.publish import publish_on_commit
+from jobs.engine.publish import publish_on_commit, state_change
 from jobs.models import QueueJob
 
 
@@ -87,20 +87,22 @@ def _insert_all(built: list[QueueJob]) -> list[EnqueueResult]:
 
 
 def _insert(job: QueueJob, *, publish: bool = True) -> QueueJob:
-    """Insert one job; if a live job holds its unique key, return that one instead."""
-    if not job.unique_key:
-        job.save(force_insert=True)
-    else:
-        try:
-            with transaction.atomic():
-                job.save(force_insert=True)
-        except IntegrityError:
-            existing = _live_job_with_key(job.unique_key)
-            if existing is None:
-                raise
-            return existing
-    if publish:
-        publish_on_commit([job], "job:enqueued")
+    """Insert one job; if a live job holds its unique key, return that one instead. The row and the
+    webhook deliveries of its ``job:enqueued`` go in one transaction (jobs.engine.publish)."""
+    with state_change():
+        if not job.unique_key:
+            job.save(force_insert=True)
+        else:
+            try:
+                with transaction.atomic():
+                    job.save(force_insert=True)
+            except IntegrityError:
+                existing = _live_job_with_key(job.unique_key)
+                if existing is None:
+                    raise
+                return existing
+        if publish:
+            publish_on_commit([job], "job:enqueued")
     return job
 
 
