@@ -7,6 +7,7 @@ process at start with a message naming the variable (jobsite.env).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import re
 import secrets
@@ -257,8 +258,9 @@ RQ_QUEUES = {
 # --- Live events: WebSockets (Channels) and webhooks ------------------------
 
 #: What jobs.events.emit hands every lifecycle event and progress tick to, in order
-#: (the stream sink first: it stamps the sequence number the others carry).
-JOB_EVENT_SINKS = ["jobs.events.stream.stream_sink", "jobs.events.log.log_sink", "jobs.engine.deliveries.webhook_sink"]
+#: (the stream sink first: it stamps the sequence number the others carry). Webhook deliveries are
+#: no sink: they are written in the state change's own transaction (jobs.engine.publish).
+JOB_EVENT_SINKS = ["jobs.events.stream.stream_sink", "jobs.events.log.log_sink"]
 #: channels-redis' pub/sub layer: measured here at ~0.2 ms and ~6,000 group messages/s
 #: against ~1-2.7 ms and ~600/s for its core (list-based) layer. Redis pub/sub ignores
 #: db numbers, so the prefix is made from REDIS_URL to keep deployments sharing a server apart.
@@ -268,10 +270,33 @@ CHANNEL_LAYERS = {
         "CONFIG": {"hosts": [REDIS_URL], "prefix": "asgi" + hashlib.sha256(REDIS_URL.encode()).hexdigest()[:8]},
     },
 }
-#: Key of the X-Signature HMAC on webhook deliveries (empty: deliveries go out unsigned).
+#: Key of the X-Signature HMAC on webhook deliveries. Empty: no delivery goes out (unsigned ones
+#: could be forged), and the API refuses a job's webhook_url.
 WEBHOOK_SECRET = env_str("WEBHOOK_SECRET", "")
-#: Seconds a webhook receiver has to answer before the delivery counts as failed (and is retried).
+#: Seconds one delivery may take in all (connect, send, read the answer) before it counts as failed
+#: (and is retried).
 WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 5.0, minimum=0.1)
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$")
+
+
+def _webhook_allowed_hosts(raw: list[str]) -> list[str]:
+    """WEBHOOK_ALLOWED_HOSTS: host names and addresses or networks (CIDR), lower-cased."""
+    allowed = []
+    for item in (entry.lower().rstrip(".") for entry in raw):
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            if not _HOST_NAME.match(item):
+                raise ImproperlyConfigured(f"WEBHOOK_ALLOWED_HOSTS: {item!r} is neither a host name "
+                                           "nor an address or network (e.g. 10.0.0.0/8)") from None
+        allowed.append(item)
+    return allowed
+
+
+#: Receivers a webhook may reach although they are not public addresses (loopback, private,
+#: link-local, ...: refused otherwise, jobs.events.webhooks): comma-separated host names (trusted
+#: whatever they resolve to), addresses and networks, e.g. "hooks.internal,10.1.2.0/24".
+WEBHOOK_ALLOWED_HOSTS = _webhook_allowed_hosts(env_list("WEBHOOK_ALLOWED_HOSTS", []))
 _LIFECYCLE_EVENTS = ("job:enqueued", "job:active", "job:retrying", "job:completed", "job:failed", "job:cancelled")
 
 

@@ -27,8 +27,8 @@ from jobs.core.config import get_config
 from jobs.core.shape import JobShape
 from jobs.core.states import JobStatus
 from jobs.core.validation import text_problem
-from jobs.engine.enqueue import MAX_ATTEMPTS, MAX_TIMEOUT
-from jobs.engine.enqueue import MAX_DELAY as MAX_DELAY_SECONDS
+from jobs.engine.build import MAX_ATTEMPTS, MAX_TIMEOUT
+from jobs.engine.build import MAX_DELAY as MAX_DELAY_SECONDS
 
 MAX_PAGE_SIZE = 200
 
@@ -103,7 +103,9 @@ class EnqueueIn(Schema):
                                   description="Handler time limit in seconds")
     correlation_id: CorrelationId | None = None
     webhook_url: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
-        None, description="http(s) URL that receives this job's lifecycle events, signed (X-Signature)")
+        None, description="http(s) URL that receives this job's lifecycle events, signed (X-Signature over "
+                          "X-Webhook-Timestamp and the body); a public address unless WEBHOOK_ALLOWED_HOSTS lists it; "
+                          "refused when the server has no WEBHOOK_SECRET")
 
 
 class EnqueueOut(Schema):

@@ -38,7 +38,8 @@ from jobs.core.errors import EnqueueRefused, InvalidTransition, JobTypeError
 from jobs.core.permissions import ADD, CANCEL, PAUSE, RETRY, VIEW, enqueue_refusals, may_enqueue
 from jobs.core.registry import all_job_types, get_job_type
 from jobs.core.shape import AttemptShape, JobShape, attempt_to_dict, job_to_dict
-from jobs.engine.enqueue import job_enqueue, job_enqueue_each, timeout_ceiling
+from jobs.engine.build import timeout_ceiling
+from jobs.engine.enqueue import job_enqueue, job_enqueue_each
 from jobs.engine.queues import queue_pause, queue_resume
 from jobs.engine.transitions import job_cancel, job_requeue
 from jobs.models import JobSource, QueueJob

@@ -26,7 +26,7 @@ from jobs.core.retry import RetryPolicy
 from jobs.core.shape import job_to_dict, jsonable
 from jobs.core.states import AttemptOutcome, JobStatus
 from jobs.core.transport import new_rq_id
-from jobs.engine.publish import publish_on_commit
+from jobs.engine.publish import publish_on_commit, state_change
 
 _ASYNC_COMMIT = "(SELECT set_config('synchronous_commit', 'off', true)) AS _async_commit"
 #: jsonb columns of the job row; Django's connections hand jsonb over as text (JSONField decodes it).
@@ -114,8 +114,9 @@ def jobs_claim(job_ids: Sequence[str | uuid.UUID], *, worker: str, pid: int, lea
     if not job_ids:
         return []
     params = {"ids": [str(job_id) for job_id in job_ids], "worker": worker, "pid": pid, "lease": lease}
-    jobs = _job_rows(_CLAIM_SQL, params)
-    publish_on_commit(jobs, "job:active")
+    with state_change():  # with the webhook deliveries of job:active
+        jobs = _job_rows(_CLAIM_SQL, params)
+        publish_on_commit(jobs, "job:active")
     return [Claim.of(job, job.attempt_id) for job in jobs]
 
 
@@ -206,12 +207,13 @@ def attempts_finish(finishes: Sequence[Finish]) -> list[SimpleNamespace]:
         }
         for name, value in row.items():
             columns[name].append(value)
-    jobs = _job_rows(_FINISH_SQL, columns)
-    by_event: dict[str | None, list[SimpleNamespace]] = {}
-    for job in jobs:
-        by_event.setdefault(_EVENTS[JobStatus(job.status)], []).append(job)
-    for event, group in by_event.items():
-        publish_on_commit(group, event)
+    with state_change():  # with the webhook deliveries of the ends
+        jobs = _job_rows(_FINISH_SQL, columns)
+        by_event: dict[str | None, list[SimpleNamespace]] = {}
+        for job in jobs:
+            by_event.setdefault(_EVENTS[JobStatus(job.status)], []).append(job)
+        for event, group in by_event.items():
+            publish_on_commit(group, event)
     return jobs
 
 

@@ -26,7 +26,7 @@ from jobs.core.states import (
     JobStatus,
 )
 from jobs.core.transport import NEW_RQ_ID_SQL
-from jobs.engine.publish import publish_on_commit
+from jobs.engine.publish import publish_on_commit, state_change
 from jobs.models import QueueJob
 
 
@@ -35,9 +35,11 @@ def _states(states: Iterable[str]) -> list[str]:
 
 
 def _update(sql: str, ids: Sequence[uuid.UUID], states: Iterable[str], event: str | None) -> list[QueueJob]:
-    """Run a guarded ``UPDATE … RETURNING j.*`` over ``ids`` in ``states``; publish the rows on commit."""
-    rows = list(QueueJob.objects.raw(sql, [list(ids), _states(states)]))
-    publish_on_commit(rows, event)
+    """Run a guarded ``UPDATE … RETURNING j.*`` over ``ids`` in ``states``; publish the rows on commit
+    (their webhook deliveries written in the same transaction)."""
+    with state_change():
+        rows = list(QueueJob.objects.raw(sql, [list(ids), _states(states)]))
+        publish_on_commit(rows, event)
     return rows
 
 

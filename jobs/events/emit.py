@@ -5,16 +5,17 @@ An event carries the job's full public shape (jobs.core.shape, as ``GET
 RETURNING`` gave back, so emitting never reads the database. ``emit`` hands
 the events to each sink in turn (``settings.JOB_EVENT_SINKS``): the Redis
 event stream that feeds WebSockets and ``--wait`` (jobs.events.stream), the
-structured log (jobs.events.log) and webhook deliveries
-(jobs.engine.deliveries). Sinks are named by dotted path, so this module
-imports none of them and nothing here depends on what they do.
+structured log (jobs.events.log). Webhook deliveries are not a sink: they are
+written in the state change's own transaction (jobs.engine.publish). Sinks
+are named by dotted path, so this module imports none of them and nothing
+here depends on what they do.
 
 Sinks run in the caller's thread, in order, and must be cheap (the stream
 sink batches for a few milliseconds on a helper thread). They are isolated:
 one that raises is logged and the others still run, and the job's own
 outcome never depends on them. A sink may return stamped copies of the events
 (the stream sink adds the per-job sequence numbers) which the sinks after it
-receive, so a webhook carries the same ``seq`` as the WebSocket.
+receive.
 See docs/architecture.md, "The path of a job".
 """
 from __future__ import annotations
@@ -63,7 +64,7 @@ class JobEvent:
             raise ValueError(f"unknown event {self.name!r}")
 
     def message(self) -> dict[str, Any]:
-        """What subscribers receive: the WebSocket message and the webhook body."""
+        """What subscribers receive: the WebSocket message (a webhook's body is it without ``seq``)."""
         return {"type": "job.event", "event": self.name, "job": self.job, "seq": self.seq, "at": json_time(self.at)}
 
 

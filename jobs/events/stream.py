@@ -34,7 +34,6 @@ from django.conf import settings
 
 from jobs.core.transport import eval_script, redis_connection
 from jobs.events.emit import JobEvent
-from jobs.events.webhooks import webhook_receivers
 
 logger = logging.getLogger(__name__)
 
@@ -106,9 +105,7 @@ class StreamSink:
     from the caller cost the worker ~15 % of its no-op throughput here; batched
     off-thread ~9 %). Progress ticks (at most 20/s a job, as thinned below) join
     the same batches, in order; a worker's fifty slots ticking at once then
-    cost one round trip, not fifty in a row. An event a webhook will carry goes
-    out at once, with whatever waits, since the delivery needs its sequence
-    number.
+    cost one round trip, not fifty in a row.
     """
 
     def __init__(self, interval: float = PROGRESS_INTERVAL, delay: float = BATCH_DELAY) -> None:
@@ -136,7 +133,6 @@ class StreamSink:
         now = time.monotonic()
         sent: dict[int, int] = {}
         with self._lock:
-            urgent = False
             for event in events:
                 if event.name == "job:progress":
                     if not self._tick_due(event, now):
@@ -148,12 +144,11 @@ class StreamSink:
                     # A state change carries the job's latest state; a held-back tick would only be older.
                     self._held.pop(event.job_id, None)
                     self._last.pop(event.job_id, None)
-                    urgent = urgent or bool(webhook_receivers(event))
                     self._active_at = now
                 if not self._pending:
                     self._since = now
                 self._pending.append(event)
-            if urgent or len(self._pending) >= BATCH_MAX:
+            if len(self._pending) >= BATCH_MAX:
                 sent = self._send_pending()
             elif self._pending or self._held:
                 self._wake_helper()

@@ -27,7 +27,8 @@ class WebhookPayload(BaseModel):
 @job_type(WEBHOOK_JOB_TYPE, payload=WebhookPayload, queue="notification", timeout=settings.WEBHOOK_TIMEOUT + 5,
           access="internal")
 def webhook(ctx: JobContext) -> dict:
-    """POST a lifecycle event to a webhook receiver, signed with WEBHOOK_SECRET."""
+    """POST a lifecycle event to a webhook receiver, signed with WEBHOOK_SECRET; the receiver is checked
+    again here (its address, after resolving), and a refused one fails at once (PermanentError)."""
     payload: WebhookPayload = ctx.payload  # type: ignore[assignment]
     status = deliver(payload.url, payload.event, delivery_id=str(ctx.job_id), timeout=settings.WEBHOOK_TIMEOUT)
     return {"status": status, "url": payload.url}

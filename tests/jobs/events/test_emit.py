@@ -182,14 +182,6 @@ def test_state_changes_and_ticks_wait_for_company_and_go_out_in_order(monkeypatc
 
 
 @pytest.mark.django_db
-def test_an_event_with_a_webhook_goes_out_at_once_with_its_sequence_number() -> None:
-    job = job_enqueue(type="demo.noop", payload={}, webhook_url="https://hooks.example/x").job
-    sink = stream.StreamSink(delay=60)
-    (sent,) = sink([build("job:failed", job, status="failed")])
-    assert sent.seq and stream.current_seq(job.id) == sent.seq
-
-
-@pytest.mark.django_db
 def test_sequence_numbers_grow_per_job_even_across_a_redis_flush() -> None:
     from jobs.core.transport import redis_connection
 
