@@ -45,7 +45,9 @@ def test_internal_type_is_refused_to_a_caller_with_add_permission(adder: Client)
 
 def test_the_dedicated_permission_allows_an_internal_type(db: None) -> None:
     client = bearer("view_queuejob", "add_queuejob", "enqueue_notification.webhook")
-    assert post(client, "/api/jobs", WEBHOOK).status_code == 202
+    public = {**WEBHOOK, "payload": {**WEBHOOK["payload"], "url": "https://hooks.example.com/in"}}
+    assert post(client, "/api/jobs", public).status_code == 202
+    assert post(client, "/api/jobs", WEBHOOK).status_code == 422  # and the SSRF guard still holds
 
 
 def test_bulk_refuses_the_forbidden_items_only(adder: Client) -> None:
@@ -167,7 +169,7 @@ def test_schedule_admin_offers_only_enqueueable_types(db: None) -> None:
 
 
 def test_enqueue_job_refuses_internal_types_unless_told(db: None) -> None:
-    payload = json.dumps(WEBHOOK["payload"])
+    payload = json.dumps({**WEBHOOK["payload"], "url": "https://hooks.example.com/in"})
     with pytest.raises(CommandError, match="internal job type") as refused:
         call_command("enqueue_job", "notification.webhook", "--payload", payload, stdout=io.StringIO())
     assert refused.value.returncode == 2 and not QueueJob.objects.exists()

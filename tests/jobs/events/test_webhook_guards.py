@@ -43,7 +43,7 @@ def deliveries() -> list[QueueJob]:
 @pytest.mark.django_db
 @override_settings(WEBHOOK_SECRET=SECRET)
 def test_api_refuses_webhook_urls_that_point_inside_with_422() -> None:
-    api = bearer_client(make_user("producer", "add_queuejob", "view_queuejob"))
+    api = bearer_client(make_user("producer", "add_queuejob", "view_queuejob", "enqueue_notification.webhook"))
     for url in INSIDE:
         refused = post_json(api, "/api/jobs", {"type": "demo.noop", "webhook_url": url})
         assert refused.status_code == 422, url
@@ -70,7 +70,7 @@ def test_listed_hosts_and_networks_may_be_reached() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_a_delivery_checks_its_receiver_again(receiver: Receiver) -> None:
     """What was allowed at enqueue is checked at delivery: the list changed, or the name now points inside."""
-    api = bearer_client(make_user("producer", "add_queuejob", "view_queuejob"))
+    api = bearer_client(make_user("producer", "add_queuejob", "view_queuejob", "enqueue_notification.webhook"))
     with override_settings(WEBHOOK_SECRET=SECRET, WEBHOOK_ALLOWED_HOSTS=["127.0.0.1"]):
         assert post_json(api, "/api/jobs", {"type": "demo.noop", "webhook_url": receiver.url}).status_code == 202
     named = post_json(api, "/api/jobs", {"type": WEBHOOK_JOB_TYPE, "payload": {
