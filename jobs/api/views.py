@@ -14,6 +14,7 @@ from typing import Any
 
 import pydantic
 from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import NinjaAPI, Query, Status
@@ -29,14 +30,18 @@ from jobs.api.schemas import (
     FieldErrors,
     JobFilters,
     JobPage,
+    JobStateOut,
     JobTypeOut,
     Message,
     QueueOut,
+    QueueSwitchOut,
 )
+from jobs.core.access import allows
 from jobs.core.errors import InvalidTransition, JobTypeError
 from jobs.core.permissions import ADD, CANCEL, PAUSE, RETRY, VIEW
 from jobs.core.registry import all_job_types
 from jobs.core.shape import AttemptShape, JobShape, attempt_to_dict, job_to_dict
+from jobs.engine.audit import audit_record
 from jobs.engine.enqueue import job_enqueue, job_enqueue_each
 from jobs.engine.queues import queue_pause, queue_resume
 from jobs.engine.transitions import job_cancel, job_requeue
@@ -175,7 +180,12 @@ def job_create(request: HttpRequest, body: EnqueueIn) -> Status:
     a live job, nothing is created and the answer is 200 with that job, so a
     client may retry a POST safely.
     """
-    result = job_enqueue(**_enqueue_request(body, request.auth))
+    caller: Caller = request.auth
+    with transaction.atomic():
+        result = job_enqueue(**_enqueue_request(body, caller))
+        if result.created:
+            audit_record(actor=caller.actor, action="enqueue", count=1, object_id=result.job.id,
+                         detail=f"{result.job.type} on {result.job.queue}")
     return Status(202 if result.created else 200, _accepted(result.job))
 
 
@@ -197,7 +207,14 @@ def job_create_bulk(request: HttpRequest, body: BulkEnqueueIn) -> dict[str, Any]
         except pydantic.ValidationError as exc:
             refused[index] = field_errors([{**e, "loc": ("body", "item", *e["loc"])} for e in exc.errors()])
             items.append({"index": index, "code": 422, "errors": refused[index]})
-    results = iter(job_enqueue_each(requests))
+    with transaction.atomic():
+        created = job_enqueue_each(requests)
+        count = sum(1 for result in created if not isinstance(result, JobTypeError) and result.created)
+        if count:
+            types = sorted({result.job.type for result in created if not isinstance(result, JobTypeError)})
+            audit_record(actor=request.auth.actor, action="enqueue", count=count,
+                         detail=f"bulk of {len(body.jobs)}: {', '.join(types)}")
+    results = iter(created)
     out = []
     for index, item in enumerate(items):
         if item is None:
@@ -239,26 +256,34 @@ def job_attempt_list(request: HttpRequest, job_id: str) -> list[Any]:
     return [attempt_to_dict(attempt) for attempt in job_attempts(_job_or_404(job_id))]
 
 
+def _acted(caller: Caller, action: str, job: QueueJob) -> Status:
+    """Audit ``action`` on ``job`` and answer with what the caller may see of it (the job needs view access)."""
+    audit_record(actor=caller.actor, action=action, count=1, object_id=job.id, detail=f"{job.type} on {job.queue}")
+    if allows(caller.actor, VIEW):
+        return Status(202, job_to_dict(job))
+    return Status(202, {"id": str(job.id), "status": job.status})
+
+
 @api.post("/jobs/{job_id}/cancel", auth=api_auth(CANCEL), url_name="job_cancel", tags=["jobs"],
-          response={202: JobShape, 404: Message, 409: Message, **ERRORS})
+          response={202: JobShape | JobStateOut, 404: Message, 409: Message, **ERRORS})
 def job_cancel_view(request: HttpRequest, job_id: str) -> Status:
     """Cancel a waiting job; a running one is asked to stop (it stays active until it does).
 
-    409 when the job has already finished.
+    409 when the job has already finished. A caller without view access gets only `{id, status}`.
     """
-    job = job_cancel(job_id=_job_or_404(job_id).id)
-    return Status(202, job_to_dict(job))
+    with transaction.atomic():
+        return _acted(request.auth, "cancel", job_cancel(job_id=_job_or_404(job_id).id))
 
 
 @api.post("/jobs/{job_id}/retry", auth=api_auth(RETRY), url_name="job_retry", tags=["jobs"],
-          response={202: JobShape, 404: Message, 409: Message, **ERRORS})
+          response={202: JobShape | JobStateOut, 404: Message, 409: Message, **ERRORS})
 def job_retry_view(request: HttpRequest, job_id: str) -> Status:
     """Run a failed or cancelled job again: same id and history, a fresh set of attempts.
 
-    409 for a job in any other state.
+    409 for a job in any other state. A caller without view access gets only `{id, status}`.
     """
-    job = job_requeue(job_id=_job_or_404(job_id).id)
-    return Status(202, job_to_dict(job))
+    with transaction.atomic():
+        return _acted(request.auth, "retry", job_requeue(job_id=_job_or_404(job_id).id))
 
 
 # --- Queues and job types ---------------------------------------------------------
@@ -281,26 +306,36 @@ def queues_list(request: HttpRequest) -> list[dict[str, Any]]:
     return _queues()
 
 
-@api.post("/queues/{name}/pause", auth=api_auth(PAUSE), url_name="queue_pause", tags=["queues"],
-          response={200: QueueOut, 404: Message, **ERRORS})
-def queue_pause_view(request: HttpRequest, name: str) -> dict[str, Any]:
-    """Stop handing the queue's jobs to workers; running jobs finish, new ones wait as pending."""
+def _switch(caller: Caller, name: str, *, paused: bool) -> dict[str, Any]:
+    """Pause or resume, audited; the queue's counts only for a caller who may view them."""
+    action = "pause" if paused else "resume"
     try:
-        queue_pause(name=name)
+        with transaction.atomic():
+            (queue_pause if paused else queue_resume)(name=name)
+            audit_record(actor=caller.actor, action=action, count=0, target=f"queue {name}")
     except JobTypeError:
         raise HttpError(404, "queue not found") from None
-    return _queue(name)
+    return _queue(name) if allows(caller.actor, VIEW) else {"name": name, "paused": paused}
+
+
+@api.post("/queues/{name}/pause", auth=api_auth(PAUSE), url_name="queue_pause", tags=["queues"],
+          response={200: QueueOut | QueueSwitchOut, 404: Message, **ERRORS})
+def queue_pause_view(request: HttpRequest, name: str) -> dict[str, Any]:
+    """Stop handing the queue's jobs to workers; running jobs finish, new ones wait as pending.
+
+    A caller without view access gets only `{name, paused}`.
+    """
+    return _switch(request.auth, name, paused=True)
 
 
 @api.post("/queues/{name}/resume", auth=api_auth(PAUSE), url_name="queue_resume", tags=["queues"],
-          response={200: QueueOut, 404: Message, **ERRORS})
+          response={200: QueueOut | QueueSwitchOut, 404: Message, **ERRORS})
 def queue_resume_view(request: HttpRequest, name: str) -> dict[str, Any]:
-    """Hand the queue's jobs to workers again, including those that waited while it was paused."""
-    try:
-        queue_resume(name=name)
-    except JobTypeError:
-        raise HttpError(404, "queue not found") from None
-    return _queue(name)
+    """Hand the queue's jobs to workers again, including those that waited while it was paused.
+
+    A caller without view access gets only `{name, paused}`.
+    """
+    return _switch(request.auth, name, paused=False)
 
 
 @api.get("/job-types", url_name="job_type_list", tags=["job types"], response={200: list[JobTypeOut], **ERRORS})

@@ -1,11 +1,10 @@
-"""Who may do what: the permission names every interface checks (API, dashboard, WebSocket, CLI).
+"""The permission names every interface checks (API, dashboard, WebSocket, CLI).
 
-Seeing jobs needs staff status and ``view_queuejob``; each action needs its
-own permission. Superusers hold every permission (Django's ``has_perm``).
+Seeing jobs needs ``view_queuejob``; each action needs its own permission.
+Who holds what, and what else is required (staff status, a token's scopes),
+is decided in one place: jobs/core/access.py.
 """
 from __future__ import annotations
-
-from typing import Any
 
 VIEW = "jobs.view_queuejob"
 ADD = "jobs.add_queuejob"
@@ -18,13 +17,3 @@ PAUSE = "jobs.pause_queue"
 #: Short names of the action permissions (templates: ``can.retry`` …).
 ACTION_PERMISSIONS = {"add": ADD, "change": CHANGE, "delete": DELETE, "retry": RETRY, "cancel": CANCEL,
                       "pause": PAUSE}
-
-
-def can_view(user: Any) -> bool:
-    """Active staff with the view permission may see jobs and queues (dashboard, WebSocket)."""
-    return bool(user and user.is_authenticated and user.is_active and user.is_staff and user.has_perm(VIEW))
-
-
-def allowed_actions(user: Any) -> dict[str, bool]:
-    """Which actions ``user`` may take, by short name."""
-    return {name: user.has_perm(permission) for name, permission in ACTION_PERMISSIONS.items()}

@@ -28,8 +28,9 @@ ALL_PERMISSIONS = ("view_queuejob", "add_queuejob", "cancel_queuejob", "retry_qu
 # --- Helpers (also used by test_api_worker.py) -------------------------------------
 
 
-def make_user(username: str, *permissions: str) -> User:
-    user = User.objects.create_user(username)  # no password: hashing one costs ~0.2 s a test
+def make_user(username: str, *permissions: str, staff: bool = True) -> User:
+    """A staff user (the API, like the dashboard, is for staff) holding ``permissions`` of the jobs app."""
+    user = User.objects.create_user(username, is_staff=staff)  # no password: hashing one costs ~0.2 s a test
     user.user_permissions.set(Permission.objects.filter(content_type__app_label="jobs", codename__in=permissions))
     return user
 
