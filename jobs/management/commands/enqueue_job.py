@@ -6,13 +6,16 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from jobs.core.errors import JobTypeError
 from jobs.core.states import JobStatus
+from jobs.engine.audit import audit_record
 from jobs.engine.enqueue import job_enqueue
 from jobs.management.cli import (
     EXIT_WAIT_TIMEOUT,
     WaitTimeout,
+    cli_actor,
     follow_job,
     invalid_input,
     non_negative_float,
@@ -49,19 +52,23 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         job_type = options["type"]
         try:
-            result = job_enqueue(
-                type=job_type,
-                payload=parse_json_object(options["payload"]),
-                queue=options["queue"],
-                priority=options["priority"],
-                delay=options["delay"],
-                unique_key=options["unique_key"],
-                max_attempts=options["max_attempts"],
-                timeout=options["timeout"],
-                correlation_id=options["correlation_id"],
-                source=JobSource.COMMAND,
-                source_detail="enqueue_job",
-            )
+            with transaction.atomic():
+                result = job_enqueue(
+                    type=job_type,
+                    payload=parse_json_object(options["payload"]),
+                    queue=options["queue"],
+                    priority=options["priority"],
+                    delay=options["delay"],
+                    unique_key=options["unique_key"],
+                    max_attempts=options["max_attempts"],
+                    timeout=options["timeout"],
+                    correlation_id=options["correlation_id"],
+                    source=JobSource.COMMAND,
+                    source_detail="enqueue_job",
+                )
+                if result.created:
+                    audit_record(actor=cli_actor("enqueue_job"), action="enqueue", count=1, object_id=result.job.id,
+                                 detail=f"{result.job.type} on {result.job.queue}")
         except JobTypeError as exc:
             raise invalid_input(f"cannot enqueue {job_type!r}", exc) from None
         job = result.job
