@@ -15,9 +15,12 @@ from django.contrib.auth.models import Permission
 from django.contrib.sessions.models import Session
 from django.test import Client
 
+from jobs.engine.enqueue import job_enqueue
 from jobs.models import QueueJob
 from jobsite.asgi import application as asgi_application
 from tests.conftest import make_user
+from tests.jobs.api.test_views import ALL_PERMISSIONS
+from tests.jobs.core.test_access import CALLERS
 from tests.monitoring.live.test_consumers import closed_with, connect, emit_for, enqueue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clean_relay")]
@@ -126,3 +129,36 @@ async def test_a_socket_that_keeps_its_access_stays_open_across_rechecks(watcher
     await asyncio.sleep(0.3)  # several re-checks pass
     await still_open(ws, job)
     await ws.disconnect()
+
+
+# --- The matrix of sockets and callers (tests/jobs/core/test_access.py has the API's) ---
+
+
+@sync_to_async
+def _session_cookie(kind: str) -> list[tuple[bytes, bytes]]:
+    headers = [(b"origin", b"http://127.0.0.1")]
+    if kind == "anonymous":
+        return headers
+    user = {"not staff": lambda: make_user("outsider", perms=ALL_PERMISSIONS, staff=False),
+            "staff without the permission": lambda: make_user("staffer", perms=ALL_PERMISSIONS[1:]),
+            "staff with the permission": lambda: make_user("holder")}[kind]()
+    client = Client()
+    client.force_login(user)
+    return [*headers, (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+
+
+@pytest.mark.parametrize("socket", ["job", "queues"])
+@pytest.mark.parametrize("kind", CALLERS)
+async def test_socket(kind: str, socket: str) -> None:
+    """Each socket refuses all but staff with the view permission (4403), at connect."""
+    job = await sync_to_async(lambda: job_enqueue(type="demo.noop").job)()
+    path = f"/ws/jobs/{job.id}/" if socket == "job" else "/ws/queues/"
+    ws = WebsocketCommunicator(asgi_application, path, headers=await _session_cookie(kind))
+    assert (await ws.connect())[0]
+    message = await ws.receive_output(timeout=5)
+    if kind == "staff with the permission":
+        assert message["type"] == "websocket.send"
+        assert ("job.snapshot" if socket == "job" else "queues.snapshot") in message["text"]
+        await ws.disconnect()
+    else:
+        assert message == {"type": "websocket.close", "code": 4403}
