@@ -208,13 +208,12 @@ def job_create_bulk(request: HttpRequest, body: BulkEnqueueIn) -> dict[str, Any]
             refused[index] = field_errors([{**e, "loc": ("body", "item", *e["loc"])} for e in exc.errors()])
             items.append({"index": index, "code": 422, "errors": refused[index]})
     with transaction.atomic():
-        created = job_enqueue_each(requests)
-        count = sum(1 for result in created if not isinstance(result, JobTypeError) and result.created)
-        if count:
-            types = sorted({result.job.type for result in created if not isinstance(result, JobTypeError)})
-            audit_record(actor=request.auth.actor, action="enqueue", count=count,
-                         detail=f"bulk of {len(body.jobs)}: {', '.join(types)}")
-    results = iter(created)
+        outcomes = job_enqueue_each(requests)
+        new = [o.job for o in outcomes if not isinstance(o, JobTypeError) and o.created]
+        if new:
+            audit_record(actor=request.auth.actor, action="enqueue", count=len(new),
+                         detail=f"bulk of {len(body.jobs)}: {', '.join(sorted({job.type for job in new}))}")
+    results = iter(outcomes)
     out = []
     for index, item in enumerate(items):
         if item is None:

@@ -158,7 +158,8 @@ def _by_whom(job: QueueJob) -> str:
     return who
 
 
-def job_timeline(job: QueueJob, attempts: list[JobAttempt], history: list[AuditEntry]) -> list[TimelineEntry]:
+def job_timeline(job: QueueJob, attempts: list[JobAttempt],
+                 history: list[AuditEntry]) -> list[TimelineEntry]:
     entries = [TimelineEntry(job.created_at, "created", f"{_by_whom(job)}, on queue {job.queue}, priority {job.priority}")]
     if job.status == JobStatus.SCHEDULED and job.run_at:
         entries.append(TimelineEntry(job.run_at, "scheduled to run", "", "info"))

@@ -14,7 +14,7 @@ from jobs.api.tokens import api_token_create
 from jobs.core.states import JobStatus
 from jobs.engine.enqueue import job_enqueue
 from jobs.models import AuditEntry, QueueJob
-from tests.jobs.api.test_views import ALL_PERMISSIONS, make_user, post_json
+from tests.jobs.api.test_views import ALL_PERMISSIONS, bearer_client, make_user, post_json
 
 pytestmark = pytest.mark.django_db
 
@@ -56,10 +56,10 @@ def test_api_actions_are_audited_with_the_user_and_the_token_prefix() -> None:
 
 
 def test_refused_and_conflicting_requests_record_nothing() -> None:
-    viewer = Client(headers={"authorization": f"Bearer {api_token_create(user=make_user('viewer', 'view_queuejob'))[1]}"})
+    viewer = bearer_client(make_user("viewer", "view_queuejob"))
     job = job_enqueue(type="demo.noop").job
     assert post_json(viewer, f"/api/jobs/{job.id}/cancel").status_code == 403
-    operator = Client(headers={"authorization": f"Bearer {api_token_create(user=make_user('op', *ALL_PERMISSIONS))[1]}"})
+    operator = bearer_client(make_user("op", *ALL_PERMISSIONS))
     assert post_json(operator, f"/api/jobs/{job.id}/retry").status_code == 409
     assert not AuditEntry.objects.exists()
 
@@ -108,7 +108,7 @@ def test_commands_are_audited_with_the_command_and_the_os_user(monkeypatch: pyte
 
 
 def test_the_trail_is_shown_read_only_in_the_admin() -> None:
-    client = Client(headers={"authorization": f"Bearer {api_token_create(user=make_user('op', *ALL_PERMISSIONS))[1]}"})
+    client = bearer_client(make_user("op", *ALL_PERMISSIONS))
     job_id = post_json(client, "/api/jobs", {"type": "demo.noop"}).json()["id"]
     admin = Client()
     admin.force_login(User.objects.create_superuser("root", password=None))
