@@ -4,12 +4,15 @@ A socket is allowed at connect (jobs/core/access.py: staff with the view
 permission), but a session can end and a user can lose staff status or the
 permission while the socket stays open. So each consumer re-checks: every
 ``WS_ACCESS_RECHECK_SECONDS`` (the session read again from its store, the
-user from the database), and at once when that user logs out or their row
-or permissions change (the signals below send ``access.recheck`` to the
-user's group). A socket that fails the check is closed with 4403.
+user from the database), and at once when their row or permissions change
+(the signals below send ``access.recheck`` to the user's group). A logout
+closes the sockets of that session outright (``access.revoke`` to the
+session's group): the session is flushed only after the logout signal, so a
+re-check then could still find it. A socket that fails is closed with 4403.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from importlib import import_module
 from types import SimpleNamespace
@@ -29,11 +32,22 @@ from jobs.core.access import can_view
 logger = logging.getLogger(__name__)
 
 RECHECK = "access.recheck"
+REVOKE = "access.revoke"
 
 
 def user_group(user_id: object) -> str:
     """The Channels group of every socket a user has open."""
     return f"access.user.{user_id}"
+
+
+def session_group(session_key: str) -> str:
+    """The Channels group of the sockets opened with one session (named by a digest: keys stay out of Redis)."""
+    return f"access.session.{hashlib.sha256(session_key.encode()).hexdigest()[:32]}"
+
+
+def scope_session_key(scope: dict[str, Any]) -> str | None:
+    session = scope.get("session")
+    return getattr(session, "session_key", None) if session is not None else None
 
 
 def still_allowed(scope: dict[str, Any]) -> bool:
@@ -47,31 +61,37 @@ def still_allowed(scope: dict[str, Any]) -> bool:
     if user is None or not user.is_authenticated:
         return False
     session = scope.get("session")
-    key = getattr(session, "session_key", None) if session is not None else None
+    key = scope_session_key(scope)
     if key:
         store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
         # auth.get_user checks the session still exists, names this user and carries its current auth hash
         # (a password change ends other sessions), and reads the user's row again.
         current = auth.get_user(SimpleNamespace(session=store))  # type: ignore[arg-type]
     elif session is not None:
-        return False  # the session the socket came in with is gone (flushed at logout)
+        return False  # a session never saved: nothing vouches for the user
     else:
         current = get_user_model()._default_manager.filter(pk=user.pk).first()
     return current is not None and current.pk == user.pk and can_view(current)
 
 
-def recheck_user(user_id: object) -> None:
-    """Ask every socket of this user to check again now (from sync code: signals)."""
+def _tell(group: str, kind: str) -> None:
+    """Send ``kind`` to a group from sync code (signals)."""
     try:
-        async_to_sync(get_channel_layer().group_send)(user_group(user_id), {"type": RECHECK})
+        async_to_sync(get_channel_layer().group_send)(group, {"type": kind})
     except Exception:  # Redis away: the periodic re-check still closes the sockets
-        logger.warning("event=ws_recheck_failed user=%s", user_id, exc_info=True)
+        logger.warning("event=ws_access_notice_failed kind=%s", kind, exc_info=True)
+
+
+def recheck_user(user_id: object) -> None:
+    """Ask every socket of this user to check again now."""
+    _tell(user_group(user_id), RECHECK)
 
 
 @receiver(user_logged_out, dispatch_uid="monitoring.live.access.logged_out")
 def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    if user is not None:
-        recheck_user(user.pk)
+    key = getattr(getattr(request, "session", None), "session_key", None)
+    if key:
+        _tell(session_group(key), REVOKE)
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="monitoring.live.access.user_saved")

@@ -22,7 +22,7 @@ from django.conf import settings
 from jobs.core.access import can_view
 from jobs.core.shape import parse_job_id
 from jobs.selectors.queues import queues_live
-from monitoring.live.access import still_allowed, user_group
+from monitoring.live.access import scope_session_key, session_group, still_allowed, user_group
 from monitoring.live.relay import FEED_GROUP, Relay, ensure_relay, job_group
 from monitoring.live.snapshots import job_snapshot
 
@@ -33,8 +33,8 @@ CLOSE_NOT_FOUND = 4404
 
 
 class _WatchConsumer(AsyncWebsocketConsumer):
-    #: The socket's access group (joined once allowed) and the task re-checking its access.
-    access_group: str | None = None
+    #: The socket's access groups (its user's, its session's; joined once allowed) and the task re-checking.
+    access_groups: tuple[str, ...] = ()
     watch: asyncio.Task | None = None
     #: Set when access was lost: nothing more is sent, whatever is still in flight.
     refused = False
@@ -44,8 +44,10 @@ class _WatchConsumer(AsyncWebsocketConsumer):
         if not await database_sync_to_async(can_view)(self.scope.get("user")):
             await self.close(code=CLOSE_FORBIDDEN)
             return False
-        self.access_group = user_group(self.scope["user"].pk)
-        await self.channel_layer.group_add(self.access_group, self.channel_name)
+        key = scope_session_key(self.scope)
+        self.access_groups = (user_group(self.scope["user"].pk), *((session_group(key),) if key else ()))
+        for group in self.access_groups:
+            await self.channel_layer.group_add(group, self.channel_name)
         self.watch = asyncio.get_running_loop().create_task(self._watch_access(), name="ws-access")
         return True
 
@@ -63,15 +65,21 @@ class _WatchConsumer(AsyncWebsocketConsumer):
                 return
         except Exception:  # cannot tell (database away): closed, as a refused socket; the client reconnects
             logger.warning("event=ws_recheck_error path=%s", self.scope.get("path"), exc_info=True)
+        await self.access_revoke({})
+
+    async def access_revoke(self, message: dict[str, Any]) -> None:
+        """On ``access.revoke`` (this socket's session logged out), or a failed re-check: close with 4403."""
+        if self.refused:
+            return
         self.refused = True
         await self._leave_groups()
         await self.close(code=CLOSE_FORBIDDEN)
 
     async def _leave_groups(self) -> None:
         """Leave the event groups (each consumer its own) and the access group."""
-        if self.access_group is not None:
-            await self.channel_layer.group_discard(self.access_group, self.channel_name)
-            self.access_group = None
+        for group in self.access_groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.access_groups = ()
 
     async def disconnect(self, code: int) -> None:
         if self.watch is not None and self.watch is not asyncio.current_task():
