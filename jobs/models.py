@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -275,7 +274,7 @@ class ApiToken(models.Model):
     """A bearer token for the API; only its SHA-256 is stored (jobs/api/tokens.py).
 
     It acts as its user, narrowed to its scopes (jobs/core/access.py), until it
-    expires or is revoked; neither can be undone, so a leaked key stays dead.
+    expires or is revoked; a revocation cannot be undone, so a leaked key stays dead.
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
@@ -292,11 +291,11 @@ class ApiToken(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…) for {self.user}"
 
-    def state(self, at: datetime | None = None) -> str:
+    def state(self) -> str:
         """``active``, ``expired`` or ``revoked``."""
         if self.revoked_at is not None:
             return "revoked"
-        if self.expires_at is not None and self.expires_at <= (at or tz_now()):
+        if self.expires_at is not None and self.expires_at <= tz_now():
             return "expired"
         return "active"
 

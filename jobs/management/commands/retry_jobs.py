@@ -49,7 +49,7 @@ class Command(BaseCommand):
             targets = list(job_list(status=status or JobStatus.FAILED, queue=queue, type=type))
 
         actor = cli_actor("retry_jobs")
-        selection = " ".join(f"{name}={value}" for name, value in (
+        selection = ", ".join(f"{name}={value}" for name, value in (
             ("status", status or JobStatus.FAILED), ("type", type), ("queue", queue)) if value)
         requeued: list[QueueJob] = []
         for job in targets:
@@ -61,10 +61,13 @@ class Command(BaseCommand):
                 try:
                     with transaction.atomic():
                         requeued.append(job_requeue(job_id=job.id))
-                        audit_record(actor=actor, action="retry", count=1, object_id=job.id,
-                                     detail=f"{job.type} on {job.queue}" + ("" if ids else f"; by filter {selection}"))
+                        if ids:  # each on its job (its page lists it); a filter's are one entry, below
+                            audit_record(actor=actor, action="retry", count=1, object_id=job.id,
+                                         detail=f"{job.type} on {job.queue}")
                 except InvalidTransition as exc:  # changed state since we listed it
                     problems.append(f"{job.id}: {exc}")
+        if not ids and not dry_run:
+            audit_record(actor=actor, action="retry", count=len(requeued), detail=selection)
 
         verb = "would requeue" if dry_run else "requeued"
         for job in requeued:

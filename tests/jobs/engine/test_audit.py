@@ -81,9 +81,11 @@ def test_commands_are_audited_with_the_command_and_the_os_user(monkeypatch: pyte
     make_user("alice", *ALL_PERMISSIONS)
     enqueued = call("enqueue_job", "demo.noop").strip()
     call("cancel_job", enqueued)
-    first, second = failed_job(), failed_job()
+    first, _ = failed_job(), failed_job()
     call("retry_jobs", "--status", "failed", "--type", "demo.noop", "--dry-run")  # changes nothing: not recorded
     call("retry_jobs", "--status", "failed", "--type", "demo.noop")
+    QueueJob.objects.filter(pk=first.pk).update(status=JobStatus.FAILED)
+    call("retry_jobs", str(first.id))
     call("pause_queue", "email")
     call("resume_queue", "email")
     call("purge_jobs")
@@ -93,18 +95,24 @@ def test_commands_are_audited_with_the_command_and_the_os_user(monkeypatch: pyte
 
     me = getpass.getuser()
     rows = trail()
-    assert [row[:2] for row in rows] == [("enqueue", 1), ("cancel", 1), ("retry", 1), ("retry", 1), ("pause", 0),
+    assert [row[:2] for row in rows] == [("enqueue", 1), ("cancel", 1), ("retry", 2), ("retry", 1), ("pause", 0),
                                          ("resume", 0), ("delete", 0), ("token_create", 1), ("token_revoke", 1)]
     assert [row[4] for row in rows] == ["enqueue_job", "cancel_job", "retry_jobs", "retry_jobs", "pause_queue",
                                         "resume_queue", "purge_jobs", "create_api_token", "revoke_api_token"]
     assert all(row[2:4] == ("cli", "command") for row in rows)
     assert [row[5] for row in rows] == [me] * 8 + ["ops-on-call"]
     assert rows[0][6] == rows[1][6] == enqueued
-    assert {rows[2][6], rows[3][6]} == {str(first.id), str(second.id)}
-    retry = AuditEntry.objects.filter(action="retry").first()
-    assert retry.detail == "demo.noop on default; by filter status=failed type=demo.noop"
+    by_filter, by_id = AuditEntry.objects.filter(action="retry").order_by("pk")
+    assert (by_filter.object_id, by_filter.detail) == ("", "status=failed, type=demo.noop")
+    assert (by_id.object_id, by_id.detail) == (str(first.id), "demo.noop on default")
     assert rows[7][7] == rows[8][7] == f"token {prefix}"
     assert "scopes read" in AuditEntry.objects.get(action="token_create").detail
+
+
+def test_a_generated_history_is_audited_too() -> None:
+    call("generate_jobs", "--count", "20", "--days", "1")
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.count, entry.credential) == ("generate", QueueJob.objects.count(), "generate_jobs")
 
 
 def test_the_trail_is_shown_read_only_in_the_admin() -> None:
