@@ -1,16 +1,27 @@
-"""Admin for recurring schedules (jobs themselves are shown by the /admin/queues dashboard)."""
+"""Admin for recurring schedules, API tokens and the audit trail (jobs themselves: the /admin/queues dashboard)."""
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from typing import Any
+
 from django import forms
-from django.contrib import admin
-from django.http import HttpRequest
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 
-from jobs.core.permissions import enqueueable_types
-from jobs.models import QueueJob, Schedule, ScheduleFiring
+from jobs.api.tokens import api_token_create, api_tokens_revoke
+from jobs.core.access import SCOPES, enqueueable_types, person_denial, session_actor, token_permissions
+from jobs.engine.audit import audit_record
+from jobs.models import ApiToken, AuditEntry, QueueJob, Schedule, ScheduleFiring
 
 
 class ScheduleForm(forms.ModelForm):
@@ -31,7 +42,7 @@ class ScheduleForm(forms.ModelForm):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        types = enqueueable_types(self.user)
+        types = enqueueable_types(session_actor(self.user, "admin"))
         if self.instance.job_type and self.instance.job_type not in {jt.name for jt in types}:
             choices = [(self.instance.job_type, self.instance.job_type)]
         else:
@@ -60,3 +71,151 @@ class ScheduleAdmin(admin.ModelAdmin):
             return "—"
         body = json.dumps(job.result, indent=2) if job.result is not None else job.error or "(no result yet)"
         return format_html("<p>{} — {}</p><pre>{}</pre>", job.status, job.id, body)
+
+
+# --- API tokens -----------------------------------------------------------------------
+
+
+class ApiTokenAddForm(forms.ModelForm):
+    """A new token: its user, a label, scopes and a lifetime; the key is made on save and shown once."""
+
+    scopes = forms.MultipleChoiceField(choices=[(s, s) for s in SCOPES], initial=list(SCOPES),
+                                       widget=forms.CheckboxSelectMultiple,
+                                       help_text="read: see jobs and queues; enqueue: create jobs; act: cancel, "
+                                                 "retry, pause. Never more than the user's own permissions.")
+    expires_in_days = forms.FloatField(min_value=0, required=False,
+                                       help_text="Days until it is refused; 0 never (empty: API_TOKEN_DEFAULT_DAYS)")
+
+    class Meta:
+        model = ApiToken
+        fields = ["user", "name"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["expires_in_days"].initial = settings.API_TOKEN_DEFAULT_DAYS
+
+    def clean_user(self) -> Any:
+        user = self.cleaned_data["user"]
+        refused = person_denial(user)
+        if refused is not None:
+            raise forms.ValidationError(f"This user cannot use the API ({refused}): the token would be refused.")
+        return user
+
+
+class TokenStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "active"), ("expired", "expired"), ("revoked", "revoked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> QuerySet[ApiToken]:
+        now = timezone.now()
+        live = Q(revoked_at__isnull=True)
+        return {
+            "active": queryset.filter(live & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))),
+            "expired": queryset.filter(live, expires_at__lte=now),
+            "revoked": queryset.filter(revoked_at__isnull=False),
+        }.get(self.value() or "", queryset)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens listed by prefix, with their use and state; revoked (not deleted: the audit names them by prefix)."""
+
+    list_display = ["prefix", "name", "user", "scope_list", "state", "created_at", "last_used_at", "expires_at",
+                    "revoked_at"]
+    list_filter = [TokenStateFilter, "created_at"]
+    search_fields = ["^prefix", "name", "user__username"]
+    ordering = ["-created_at"]
+    actions = ["revoke"]
+    readonly_fields = ["prefix", "user", "scopes", "created_at", "last_used_at", "revoked_at"]
+    fields = ["prefix", "name", "user", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at"]
+
+    def get_form(self, request: HttpRequest, obj: ApiToken | None = None, **kwargs: Any) -> type[forms.ModelForm]:
+        if obj is None:
+            kwargs["form"] = ApiTokenAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
+        return ["user", "name", "scopes", "expires_in_days"] if obj is None else self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
+        return [] if obj is None else self.readonly_fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
+        return False
+
+    @admin.display(description="scopes")
+    def scope_list(self, token: ApiToken) -> str:
+        return ", ".join(token.scopes)
+
+    @admin.display(description="state")
+    def state(self, token: ApiToken) -> str:
+        return token.state()
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: forms.ModelForm, change: bool) -> None:
+        actor = session_actor(request.user, "admin")
+        if change:
+            super().save_model(request, obj, form, change)
+            audit_record(actor=actor, action="token_change", count=1, target=f"token {obj.prefix}",
+                         detail=f"changed {', '.join(form.changed_data) or 'nothing'}")
+            return
+        data = form.cleaned_data
+        token, key = api_token_create(user=data["user"], name=data["name"], scopes=data["scopes"],
+                                      expires_in_days=data["expires_in_days"])
+        for field in ApiToken._meta.concrete_fields:  # the admin goes on with the row the service made
+            setattr(obj, field.attname, getattr(token, field.attname))
+        obj._state.adding = False
+        request._api_token_key = key  # type: ignore[attr-defined]  # for response_add, this request only
+        expiry = f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else "never expires"
+        audit_record(actor=actor, action="token_create", count=1, target=f"token {token.prefix}",
+                     detail=f"{token.name!r} for {token.user}, scopes {','.join(token.scopes)}, {expiry}")
+
+    def response_add(self, request: HttpRequest, obj: ApiToken, post_url_continue: str | None = None) -> HttpResponse:
+        """The key, once: a page of its own (never stored, not even in a message cookie), not cached."""
+        response = TemplateResponse(request, "admin/jobs/apitoken/created.html", {
+            **self.admin_site.each_context(request), "token": obj, "key": request._api_token_key,  # type: ignore
+            "allowed": token_permissions(obj.user, obj.scopes),
+            "changelist_url": reverse("admin:jobs_apitoken_changelist"),
+        })
+        add_never_cache_headers(response)
+        return response
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        with transaction.atomic():
+            revoked = api_tokens_revoke(queryset)
+            if revoked:
+                audit_record(actor=session_actor(request.user, "admin"), action="token_revoke", count=len(revoked),
+                             target="tokens " + ", ".join(t.prefix for t in revoked)[:190])
+        self.message_user(request, f"{len(revoked)} token(s) revoked; they are refused from their next request on.",
+                          messages.SUCCESS if revoked else messages.WARNING)
+
+
+# --- Audit trail ------------------------------------------------------------------------
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: what was done, by whom, through what (jobs/engine/audit.py writes it, nothing edits it)."""
+
+    list_display = ["at", "actor", "interface", "via", "credential", "action", "what", "count", "detail"]
+    list_filter = ["interface", "via", "action", "at"]
+    search_fields = ["actor", "credential", "object_id", "target", "detail"]
+    date_hierarchy = "at"
+    ordering = ["-at"]
+    list_select_related = ["user"]
+
+    @admin.display(description="on")
+    def what(self, entry: AuditEntry) -> str:
+        return entry.target or (f"job {entry.object_id}" if entry.object_id else "jobs")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
+        return False

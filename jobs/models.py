@@ -12,6 +12,7 @@ from django.db.models import F, Func, Q, TextField, Value
 from django.db.models.functions import Cast, Left
 from django.utils.timezone import now as tz_now
 
+from jobs.core.access import SCOPES
 from jobs.core.cron import next_fire_time, schedule_validate
 from jobs.core.states import LIVE_STATES, AttemptOutcome, JobStatus
 
@@ -267,18 +268,77 @@ class SchedulerHeartbeat(models.Model):
         return f"{self.holder} at {self.beat_at:%H:%M:%S}"
 
 
+def _all_scopes() -> list[str]:
+    return list(SCOPES)
+
+
 class ApiToken(models.Model):
-    """A bearer token for the API; only its SHA-256 is stored."""
+    """A bearer token for the API; only its SHA-256 is stored (jobs/api/tokens.py).
+
+    It acts as its user, narrowed to its scopes (jobs/core/access.py), until it
+    expires or is revoked; a revocation cannot be undone, so a leaked key stays dead.
+    """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12, help_text="First characters, to recognise a token in lists")
     key_hash = models.CharField(max_length=64, unique=True)
+    scopes = ArrayField(models.CharField(max_length=16, choices=[(s, s) for s in SCOPES]), default=_all_scopes,
+                        help_text="read, enqueue, act: what the token may use of its user's permissions")
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Refused from then on (empty: never)")
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text="Refused from then on")
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…) for {self.user}"
+
+    def state(self) -> str:
+        """``active``, ``expired`` or ``revoked``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= tz_now():
+            return "expired"
+        return "active"
+
+
+class AuditEntry(models.Model):
+    """One state-changing action, from any interface: who, through what, what, on how many, which filter.
+
+    A table of its own rather than django.contrib.admin's LogEntry: commands
+    have no Django user (LogEntry requires one), and "through what" (session,
+    token prefix, command) and "how many" are columns here, so the admin can
+    filter on them. Written by jobs/engine/audit.py only.
+    """
+
+    at = models.DateTimeField(default=tz_now)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    actor = models.CharField(max_length=150, help_text="The user's name then, or the OS user of a command")
+    interface = models.CharField(max_length=16, help_text="api, dashboard, admin or cli")
+    via = models.CharField(max_length=16, help_text="session, token or command")
+    credential = models.CharField(max_length=64, blank=True, help_text="The token's prefix or the command's name")
+    action = models.CharField(max_length=32)
+    target = models.CharField(max_length=200, blank=True, help_text="A queue or tokens acted on (empty: jobs)")
+    object_id = models.CharField(max_length=64, blank=True, help_text="The one job acted on (its page lists it)")
+    count = models.PositiveIntegerField(default=0, help_text="How many things changed")
+    detail = models.TextField(blank=True, help_text="The filter used, or what was done")
+
+    class Meta:
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["-at"], name="audit_at"),
+            models.Index(fields=["object_id", "at"], condition=~Q(object_id=""), name="audit_object"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor} via {self.via}: {self.message}"
+
+    @property
+    def message(self) -> str:
+        """One line for lists and the job page's timeline, e.g. ``retry: 3 jobs (queue=default, state=failed)``."""
+        what = self.target or f"{self.count:,} job{'' if self.count == 1 else 's'}"
+        return f"{self.action}: {what}" + (f" ({self.detail})" if self.detail else "")
 
 
 class SearchDocument(models.Model):

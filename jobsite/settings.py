@@ -164,6 +164,13 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "jobs@localhost")
 EMAIL_ALLOWED_FROM = env_list("EMAIL_ALLOWED_FROM", [])
 EMAIL_MAX_RECIPIENTS = env_int("EMAIL_MAX_RECIPIENTS", 10, minimum=1)
 
+# --- Access: API tokens, WebSockets (jobs/core/access.py) ------------------
+
+#: Days an API token lives unless its creator says otherwise (0: tokens never expire by default).
+API_TOKEN_DEFAULT_DAYS = env_float("API_TOKEN_DEFAULT_DAYS", 90.0, minimum=0)
+#: Seconds between a WebSocket's re-checks of its session and permissions (logout and user changes: at once).
+WS_ACCESS_RECHECK_SECONDS = env_float("WS_ACCESS_RECHECK_SECONDS", 30.0, minimum=0.05)
+
 # --- Job engine -------------------------------------------------------------
 
 #: Default handler time limit in seconds; a job type or an enqueue may set its own.

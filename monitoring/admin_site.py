@@ -14,7 +14,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
 
-from jobs.core.permissions import ADD, can_view
+from jobs.core.access import allows, can_view, session_actor
+from jobs.core.permissions import ADD
 
 
 class JobsAdminSite(admin.AdminSite):
@@ -30,7 +31,7 @@ def queues_app(request: HttpRequest) -> dict[str, Any]:
         return {"name": name, "object_name": object_name, "admin_url": url, "add_url": add_url,
                 "view_only": True, "perms": {"view": True}}
 
-    may_add = request.user.has_perm(ADD)
+    may_add = allows(session_actor(request.user, "dashboard"), ADD)
     return {
         "name": "Queues",
         "app_label": "queues",

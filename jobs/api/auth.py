@@ -4,7 +4,9 @@ Two ways in: ``Authorization: Bearer <token>`` for
 programs, the Django session for the browser. Each operation gets both,
 bound to the permission it needs, so ninja settles authentication (401) and
 authorization (403) before it parses the request: a caller without the right
-permission learns nothing from validation errors.
+permission learns nothing from validation errors. Whether the caller may is
+decided by jobs/core/access.py, as for the dashboard and the WebSockets:
+active staff holding the permission, and for a token, within its scopes.
 """
 from __future__ import annotations
 
@@ -17,20 +19,25 @@ from ninja.errors import AuthenticationError, AuthorizationError
 from ninja.security import HttpBearer, SessionAuth
 
 from jobs.api.tokens import api_token_get
+from jobs.core.access import Actor, denial, session_actor, token_actor
 
 
 @dataclass(frozen=True)
 class Caller:
-    """``request.auth`` for every API call: the user and how they came in (recorded on new jobs)."""
+    """``request.auth`` for every API call: who, and how they came in (the policy's and the audit's Actor)."""
 
-    user: AbstractBaseUser
-    via: str  # the token's name, or "session"
+    actor: Actor
+    via: str  # the token's name, or "session": recorded on new jobs
+
+    @property
+    def user(self) -> AbstractBaseUser:
+        return self.actor.user
 
 
-def _authorize(user: AbstractBaseUser, permission: str) -> None:
-    # has_perm is True for active superusers, so they need no explicit grants.
-    if not user.has_perm(permission):
-        raise AuthorizationError(403, f"permission {permission} required")
+def _authorize(actor: Actor, permission: str) -> None:
+    refused = denial(actor, permission)
+    if refused is not None:
+        raise AuthorizationError(403, refused)
 
 
 class BearerTokenAuth(HttpBearer):
@@ -45,9 +52,10 @@ class BearerTokenAuth(HttpBearer):
         # the client clearly meant to use it.
         row = api_token_get(token.strip()) if token.strip() else None
         if row is None:
-            raise AuthenticationError(401, "invalid or revoked API token")
-        _authorize(row.user, self.permission)
-        return Caller(user=row.user, via=row.name)
+            raise AuthenticationError(401, "invalid, expired or revoked API token")
+        actor = token_actor(row.user, prefix=row.prefix, scopes=row.scopes)
+        _authorize(actor, self.permission)
+        return Caller(actor=actor, via=row.name)
 
 
 class SessionPermissionAuth(SessionAuth):
@@ -70,8 +78,9 @@ class SessionPermissionAuth(SessionAuth):
         user = super().authenticate(request, key)
         if user is None:
             return None
-        _authorize(user, self.permission)
-        return Caller(user=user, via="session")
+        actor = session_actor(user, "api")
+        _authorize(actor, self.permission)
+        return Caller(actor=actor, via="session")
 
 
 def api_auth(permission: str) -> list[BearerTokenAuth | SessionPermissionAuth]:

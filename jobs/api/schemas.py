@@ -118,6 +118,13 @@ class EnqueueOut(Schema):
 MAX_BULK = 1000
 
 
+class JobStateOut(Schema):
+    """What cancel and retry answer a caller who may act but not view jobs: the outcome, not the job."""
+
+    id: str
+    status: JobStatus
+
+
 class BulkEnqueueIn(Schema):
     """POST /api/jobs/bulk: each item is a POST /api/jobs body, validated on its own."""
 
@@ -177,6 +184,13 @@ class QueueOut(Schema):
     workers: int = Field(..., description="Live workers listening on the queue")
     oldest_pending_age: float | None = Field(..., description="Seconds the oldest pending job has waited")
     concurrency: int
+
+
+class QueueSwitchOut(Schema):
+    """What pause and resume answer a caller who may switch queues but not view them."""
+
+    name: str
+    paused: bool
 
 
 class JobTypeOut(Schema):

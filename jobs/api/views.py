@@ -14,6 +14,7 @@ from typing import Any
 
 import pydantic
 from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import NinjaAPI, Query, Status
@@ -30,14 +31,18 @@ from jobs.api.schemas import (
     FieldErrors,
     JobFilters,
     JobPage,
+    JobStateOut,
     JobTypeOut,
     Message,
     QueueOut,
+    QueueSwitchOut,
 )
+from jobs.core.access import allows, enqueue_refusals, may_enqueue
 from jobs.core.errors import EnqueueRefused, InvalidTransition, JobTypeError
-from jobs.core.permissions import ADD, CANCEL, PAUSE, RETRY, VIEW, enqueue_refusals, may_enqueue
+from jobs.core.permissions import ADD, CANCEL, PAUSE, RETRY, VIEW
 from jobs.core.registry import all_job_types, get_job_type
 from jobs.core.shape import AttemptShape, JobShape, attempt_to_dict, job_to_dict
+from jobs.engine.audit import audit_record
 from jobs.engine.build import timeout_ceiling
 from jobs.engine.enqueue import job_enqueue, job_enqueue_each
 from jobs.engine.queues import queue_pause, queue_resume
@@ -162,7 +167,7 @@ def _job_or_404(job_id: str) -> QueueJob:
 def _accepted(job: QueueJob, caller: Caller, *, created: bool) -> dict[str, Any]:
     """A new job is the caller's own; a duplicate (the live job holding the key) shows only its id to
     a caller who may not view jobs."""
-    if not created and not caller.user.has_perm(VIEW):
+    if not created and not allows(caller.actor, VIEW):
         return {"id": str(job.id)}
     return {"id": str(job.id), "status": job.status,
             "status_url": reverse("api:job_get", kwargs={"job_id": str(job.id)})}
@@ -171,7 +176,7 @@ def _accepted(job: QueueJob, caller: Caller, *, created: bool) -> dict[str, Any]
 def _enqueue_request(body: EnqueueIn, caller: Caller) -> dict[str, Any]:
     """Keyword arguments for ``job_enqueue`` (which validates and names payload fields ``payload.<name>``),
     once the caller is known to be allowed this type and priority (jobs/core/permissions.py)."""
-    refusals = enqueue_refusals(caller.user, get_job_type(body.type), body.priority)
+    refusals = enqueue_refusals(caller.actor, get_job_type(body.type), body.priority)
     if refusals:
         raise EnqueueRefused(f"you may not enqueue {body.type} like this", refusals)
     request = body.model_dump(exclude_none=True)
@@ -187,8 +192,13 @@ def job_create(request: HttpRequest, body: EnqueueIn) -> Status:
     a live job, nothing is created and the answer is 200 with that job, so a
     client may retry a POST safely.
     """
-    result = job_enqueue(**_enqueue_request(body, request.auth))
-    return Status(202 if result.created else 200, _accepted(result.job, request.auth, created=result.created))
+    caller: Caller = request.auth
+    with transaction.atomic():
+        result = job_enqueue(**_enqueue_request(body, caller))
+        if result.created:
+            audit_record(actor=caller.actor, action="enqueue", count=1, object_id=result.job.id,
+                         detail=f"{result.job.type} on {result.job.queue}")
+    return Status(202 if result.created else 200, _accepted(result.job, caller, created=result.created))
 
 
 @api.post("/jobs/bulk", auth=api_auth(ADD), url_name="job_create_bulk", tags=["jobs"],
@@ -211,7 +221,13 @@ def job_create_bulk(request: HttpRequest, body: BulkEnqueueIn) -> dict[str, Any]
         except JobTypeError as exc:  # an unknown type, or one the caller may not enqueue
             items.append({"index": index, "code": 403 if isinstance(exc, EnqueueRefused) else 422,
                           "errors": exc.errors})
-    results = iter(job_enqueue_each(requests))
+    with transaction.atomic():
+        outcomes = job_enqueue_each(requests)
+        new = [o.job for o in outcomes if not isinstance(o, JobTypeError) and o.created]
+        if new:
+            audit_record(actor=request.auth.actor, action="enqueue", count=len(new),
+                         detail=f"bulk of {len(body.jobs)}: {', '.join(sorted({job.type for job in new}))}")
+    results = iter(outcomes)
     out = []
     for index, item in enumerate(items):
         if item is None:
@@ -254,26 +270,34 @@ def job_attempt_list(request: HttpRequest, job_id: str) -> list[Any]:
     return [attempt_to_dict(attempt) for attempt in job_attempts(_job_or_404(job_id))]
 
 
+def _acted(caller: Caller, action: str, job: QueueJob) -> Status:
+    """Audit ``action`` on ``job`` and answer with what the caller may see of it (the job needs view access)."""
+    audit_record(actor=caller.actor, action=action, count=1, object_id=job.id, detail=f"{job.type} on {job.queue}")
+    if allows(caller.actor, VIEW):
+        return Status(202, job_to_dict(job))
+    return Status(202, {"id": str(job.id), "status": job.status})
+
+
 @api.post("/jobs/{job_id}/cancel", auth=api_auth(CANCEL), url_name="job_cancel", tags=["jobs"],
-          response={202: JobShape, 404: Message, 409: Message, **ERRORS})
+          response={202: JobShape | JobStateOut, 404: Message, 409: Message, **ERRORS})
 def job_cancel_view(request: HttpRequest, job_id: str) -> Status:
     """Cancel a waiting job; a running one is asked to stop (it stays active until it does).
 
-    409 when the job has already finished.
+    409 when the job has already finished. A caller without view access gets only `{id, status}`.
     """
-    job = job_cancel(job_id=_job_or_404(job_id).id)
-    return Status(202, job_to_dict(job))
+    with transaction.atomic():
+        return _acted(request.auth, "cancel", job_cancel(job_id=_job_or_404(job_id).id))
 
 
 @api.post("/jobs/{job_id}/retry", auth=api_auth(RETRY), url_name="job_retry", tags=["jobs"],
-          response={202: JobShape, 404: Message, 409: Message, **ERRORS})
+          response={202: JobShape | JobStateOut, 404: Message, 409: Message, **ERRORS})
 def job_retry_view(request: HttpRequest, job_id: str) -> Status:
     """Run a failed or cancelled job again: same id and history, a fresh set of attempts.
 
-    409 for a job in any other state.
+    409 for a job in any other state. A caller without view access gets only `{id, status}`.
     """
-    job = job_requeue(job_id=_job_or_404(job_id).id)
-    return Status(202, job_to_dict(job))
+    with transaction.atomic():
+        return _acted(request.auth, "retry", job_requeue(job_id=_job_or_404(job_id).id))
 
 
 # --- Queues and job types ---------------------------------------------------------
@@ -296,26 +320,36 @@ def queues_list(request: HttpRequest) -> list[dict[str, Any]]:
     return _queues()
 
 
-@api.post("/queues/{name}/pause", auth=api_auth(PAUSE), url_name="queue_pause", tags=["queues"],
-          response={200: QueueOut, 404: Message, **ERRORS})
-def queue_pause_view(request: HttpRequest, name: str) -> dict[str, Any]:
-    """Stop handing the queue's jobs to workers; running jobs finish, new ones wait as pending."""
+def _switch(caller: Caller, name: str, *, paused: bool) -> dict[str, Any]:
+    """Pause or resume, audited; the queue's counts only for a caller who may view them."""
+    action = "pause" if paused else "resume"
     try:
-        queue_pause(name=name)
+        with transaction.atomic():
+            (queue_pause if paused else queue_resume)(name=name)
+            audit_record(actor=caller.actor, action=action, count=0, target=f"queue {name}")
     except JobTypeError:
         raise HttpError(404, "queue not found") from None
-    return _queue(name)
+    return _queue(name) if allows(caller.actor, VIEW) else {"name": name, "paused": paused}
+
+
+@api.post("/queues/{name}/pause", auth=api_auth(PAUSE), url_name="queue_pause", tags=["queues"],
+          response={200: QueueOut | QueueSwitchOut, 404: Message, **ERRORS})
+def queue_pause_view(request: HttpRequest, name: str) -> dict[str, Any]:
+    """Stop handing the queue's jobs to workers; running jobs finish, new ones wait as pending.
+
+    A caller without view access gets only `{name, paused}`.
+    """
+    return _switch(request.auth, name, paused=True)
 
 
 @api.post("/queues/{name}/resume", auth=api_auth(PAUSE), url_name="queue_resume", tags=["queues"],
-          response={200: QueueOut, 404: Message, **ERRORS})
+          response={200: QueueOut | QueueSwitchOut, 404: Message, **ERRORS})
 def queue_resume_view(request: HttpRequest, name: str) -> dict[str, Any]:
-    """Hand the queue's jobs to workers again, including those that waited while it was paused."""
-    try:
-        queue_resume(name=name)
-    except JobTypeError:
-        raise HttpError(404, "queue not found") from None
-    return _queue(name)
+    """Hand the queue's jobs to workers again, including those that waited while it was paused.
+
+    A caller without view access gets only `{name, paused}`.
+    """
+    return _switch(request.auth, name, paused=False)
 
 
 @api.get("/job-types", url_name="job_type_list", tags=["job types"], response={200: list[JobTypeOut], **ERRORS})
@@ -323,7 +357,7 @@ def job_types_list(request: HttpRequest) -> list[dict[str, Any]]:
     """Registered job types with their payload's JSON Schema (drives the admin form and the CLI)."""
     return [
         {"name": jt.name, "queue": jt.queue, "description": jt.description, "access": jt.enqueue_access(),
-         "can_enqueue": may_enqueue(request.auth.user, jt), "timeout": jt.default_timeout(),
+         "can_enqueue": may_enqueue(request.auth.actor, jt), "timeout": jt.default_timeout(),
          "max_timeout": timeout_ceiling(jt),
          "payload_schema": jt.payload_model.model_json_schema()}
         for jt in all_job_types()

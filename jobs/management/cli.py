@@ -1,13 +1,17 @@
-"""Helpers shared by the management commands: argument types, tables, progress bars, following a job.
+"""Helpers shared by the management commands: who runs them, argument types, tables, progress bars,
+following a job.
 
 Nothing here changes state; commands call the services in ``jobs/`` for that
-and use these only to parse input and format output.
+(and ``jobs.engine.audit`` to record it, as ``command_actor``) and use these
+only to parse input and format output.
 """
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import math
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -17,6 +21,7 @@ import redis
 from django.core.management.base import CommandError
 from django.core.serializers.json import DjangoJSONEncoder
 
+from jobs.core.access import Actor, command_actor
 from jobs.core.errors import JobTypeError
 from jobs.core.shape import job_to_dict, jsonable
 from jobs.core.states import FINAL_STATES
@@ -27,6 +32,22 @@ from jobs.selectors.jobs import job_get
 EXIT_INVALID = 2
 #: Exit code when ``--wait`` gave up before the job finished.
 EXIT_WAIT_TIMEOUT = 3
+
+
+# --- who runs the command -----------------------------------------------------------
+
+
+def cli_actor(command: str) -> Actor:
+    """The audit's "who" for a command: its name and the OS user who ran it (under sudo, sudo's caller).
+
+    Commands are trusted by the access policy (jobs/core/access.py: whoever runs
+    them holds the database credentials), so this names them; it grants nothing.
+    """
+    try:
+        os_user = os.environ.get("SUDO_USER") or getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        os_user = f"uid {os.getuid()}"
+    return command_actor(command, os_user)
 
 
 # --- argparse types ---------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Who may see and do what on the dashboard.
 
-Seeing needs staff status and ``jobs.view_queuejob`` (jobs.core.permissions;
-anyone else is sent to the admin login, as the admin does). Each action needs
-its own permission; a user without it does not get the button, and the
-endpoint answers 403.
+The rules are jobs/core/access.py's, as for the API and the WebSockets:
+seeing needs staff status and ``jobs.view_queuejob`` (anyone else is sent to
+the admin login, as the admin does); each action needs its own permission; a
+user without it does not get the button, and the endpoint answers 403.
 """
 from __future__ import annotations
 
@@ -15,15 +15,16 @@ from django.contrib.auth.decorators import user_passes_test
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
-from jobs.core.permissions import can_view
+from jobs.core.access import can_view, denial, session_actor
 
 #: Decorator: staff with the view permission only; others go to the admin login page.
 viewers_only: Callable = user_passes_test(can_view, login_url="admin:login")
 
 
 def require(user: Any, permission: str) -> None:
-    if not user.has_perm(permission):
-        raise PermissionDenied(f"permission {permission} required")
+    refused = denial(session_actor(user, "dashboard"), permission)
+    if refused is not None:
+        raise PermissionDenied(refused)
 
 
 def needs(permission: str) -> Callable:

@@ -1,6 +1,6 @@
 """Dashboard actions (POST, CSRF-protected): bulk actions over a selection or a whole filter, pause and
 resume, retry and cancel of one job. Each checks its own permission (403 without it), calls a service
-in jobs/, writes a LogEntry and redirects back with a message."""
+in jobs/, writes an audit entry and redirects back with a message."""
 from __future__ import annotations
 
 from django.contrib import messages

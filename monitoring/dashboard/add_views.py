@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from jobs.core import permissions
+from jobs.core.access import enqueue_refusals, enqueueable_types, may_enqueue, session_actor
 from jobs.core.errors import EnqueueRefused, JobTypeError
 from jobs.core.registry import get_job_type
 from jobs.engine.enqueue import job_enqueue
@@ -26,7 +27,7 @@ from monitoring.dashboard.views import page_context
 @access.needs(permissions.ADD)
 def add_choose(request: HttpRequest) -> HttpResponse:
     return render(request, "admin/queues/dashboard/add_choose.html", page_context(
-        request, "Add a job", job_types=permissions.enqueueable_types(request.user)))
+        request, "Add a job", job_types=enqueueable_types(session_actor(request.user, "dashboard"))))
 
 
 @access.needs(permissions.ADD)
@@ -35,7 +36,7 @@ def add_job(request: HttpRequest, type_name: str) -> HttpResponse:
         job_type = get_job_type(type_name)
     except JobTypeError:
         raise Http404("No such job type") from None
-    if not permissions.may_enqueue(request.user, job_type):
+    if not may_enqueue(session_actor(request.user, "dashboard"), job_type):
         raise PermissionDenied(f"enqueueing {job_type.name} needs {job_type.enqueue_permission}")
     source = job_get(request.GET.get("from", "")) if request.GET.get("from") else None
     if source is not None and source.type != job_type.name:
@@ -45,7 +46,8 @@ def add_job(request: HttpRequest, type_name: str) -> HttpResponse:
         if form.is_valid():
             try:
                 enqueue = form.enqueue_request()
-                if refusals := permissions.enqueue_refusals(request.user, job_type, enqueue["priority"]):
+                if refusals := enqueue_refusals(session_actor(request.user, "dashboard"), job_type,
+                                                      enqueue["priority"]):
                     raise EnqueueRefused("not allowed", refusals)
                 result = job_enqueue(
                     **enqueue, source=JobSource.ADMIN, created_by=request.user,

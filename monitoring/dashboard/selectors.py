@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.contrib.admin.models import LogEntry
 from django.db import connection
 from django.db.models import Count, Max
 from django.utils import timezone
@@ -14,7 +13,7 @@ from django.utils import timezone
 from jobs.core.config import get_config
 from jobs.core.states import FINAL_STATES, JobStatus
 from jobs.core.transport import logical_queue
-from jobs.models import JobAttempt, QueueJob
+from jobs.models import AuditEntry, JobAttempt, QueueJob
 from jobs.selectors.jobs import job_get
 from jobs.selectors.queues import worker_list
 from monitoring.dashboard.audit import job_history
@@ -147,7 +146,7 @@ class JobDetail:
     job: QueueJob
     attempts: list[JobAttempt]
     timeline: list[TimelineEntry]
-    history: list[LogEntry]
+    history: list[AuditEntry]
 
 
 def _by_whom(job: QueueJob) -> str:
@@ -159,7 +158,8 @@ def _by_whom(job: QueueJob) -> str:
     return who
 
 
-def job_timeline(job: QueueJob, attempts: list[JobAttempt], history: list[LogEntry]) -> list[TimelineEntry]:
+def job_timeline(job: QueueJob, attempts: list[JobAttempt],
+                 history: list[AuditEntry]) -> list[TimelineEntry]:
     entries = [TimelineEntry(job.created_at, "created", f"{_by_whom(job)}, on queue {job.queue}, priority {job.priority}")]
     if job.status == JobStatus.SCHEDULED and job.run_at:
         entries.append(TimelineEntry(job.run_at, "scheduled to run", "", "info"))
@@ -179,7 +179,9 @@ def job_timeline(job: QueueJob, attempts: list[JobAttempt], history: list[LogEnt
         entries.append(TimelineEntry(job.finished_at, job.status, job.error if job.status != "completed" else "",
                                      kind))
     for entry in history:
-        entries.append(TimelineEntry(entry.action_time, f"{entry.user}: {entry.get_change_message()}", "", "info"))
+        via = entry.credential if entry.via != "session" else entry.interface
+        entries.append(TimelineEntry(entry.at, f"{entry.actor}: {entry.message}", f"via {entry.via} {via}".strip(),
+                                     "info"))
     return sorted(entries, key=lambda e: e.at)
 
 

@@ -11,7 +11,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from jobs.core.config import get_config
-from jobs.core.permissions import allowed_actions
+from jobs.core.access import allowed_actions
 from jobs.core.registry import all_job_types
 from jobs.core.states import JobStatus
 from jobs.core.validation import text_problem

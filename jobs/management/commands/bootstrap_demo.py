@@ -20,8 +20,9 @@ from django.db import transaction
 from jobs.api.tokens import api_token_create
 from jobs.core.errors import JobTypeError
 from jobs.core.registry import all_job_types
+from jobs.engine.audit import audit_record
 from jobs.engine.enqueue import job_enqueue
-from jobs.management.cli import field_errors_text
+from jobs.management.cli import cli_actor, field_errors_text
 from jobs.models import JobSource
 
 PARAGRAPH = (
@@ -66,6 +67,9 @@ class Command(BaseCommand):
         with transaction.atomic():
             user, created = self.create_superuser(username, password)
             token, key = api_token_create(user=user, name="demo") if created else (None, "")
+            if token is not None:
+                audit_record(actor=cli_actor("bootstrap_demo"), action="token_create", count=1,
+                             target=f"token {token.prefix}", detail=f"'demo' for {username}, every scope")
         if created:
             self.stdout.write(f"created superuser {username!r}")
         else:

@@ -5,10 +5,13 @@ import argparse
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from jobs.core.errors import InvalidTransition
 from jobs.core.states import JobStatus
+from jobs.engine.audit import audit_record
 from jobs.engine.transitions import job_cancel
+from jobs.management.cli import cli_actor
 from jobs.selectors.jobs import job_get
 
 
@@ -20,6 +23,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, ids: list[str], **options: Any) -> None:
         failed = 0
+        actor = cli_actor("cancel_job")
         for raw in ids:
             job = job_get(raw)
             if job is None:
@@ -27,7 +31,10 @@ class Command(BaseCommand):
                 failed += 1
                 continue
             try:
-                job = job_cancel(job_id=job.id)
+                with transaction.atomic():
+                    job = job_cancel(job_id=job.id)
+                    audit_record(actor=actor, action="cancel", count=1, object_id=job.id,
+                                 detail=f"{job.type} on {job.queue}")
             except InvalidTransition as exc:
                 self.stderr.write(f"{raw}: {exc}")
                 failed += 1

@@ -6,15 +6,18 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from jobs.core.errors import JobTypeError
 from jobs.core.registry import get_job_type
 from jobs.core.states import JobStatus
+from jobs.engine.audit import audit_record
 from jobs.engine.enqueue import job_enqueue
 from jobs.management.cli import (
     EXIT_INVALID,
     EXIT_WAIT_TIMEOUT,
     WaitTimeout,
+    cli_actor,
     follow_job,
     invalid_input,
     non_negative_float,
@@ -58,19 +61,23 @@ class Command(BaseCommand):
             if get_job_type(job_type).enqueue_access() == "internal" and not options["allow_internal"]:
                 raise CommandError(f"{job_type} is an internal job type (the engine enqueues it); "
                                    "pass --allow-internal to enqueue it anyway", returncode=EXIT_INVALID)
-            result = job_enqueue(
-                type=job_type,
-                payload=parse_json_object(options["payload"]),
-                queue=options["queue"],
-                priority=options["priority"],
-                delay=options["delay"],
-                unique_key=options["unique_key"],
-                max_attempts=options["max_attempts"],
-                timeout=options["timeout"],
-                correlation_id=options["correlation_id"],
-                source=JobSource.COMMAND,
-                source_detail="enqueue_job",
-            )
+            with transaction.atomic():
+                result = job_enqueue(
+                    type=job_type,
+                    payload=parse_json_object(options["payload"]),
+                    queue=options["queue"],
+                    priority=options["priority"],
+                    delay=options["delay"],
+                    unique_key=options["unique_key"],
+                    max_attempts=options["max_attempts"],
+                    timeout=options["timeout"],
+                    correlation_id=options["correlation_id"],
+                    source=JobSource.COMMAND,
+                    source_detail="enqueue_job",
+                )
+                if result.created:
+                    audit_record(actor=cli_actor("enqueue_job"), action="enqueue", count=1, object_id=result.job.id,
+                                 detail=f"{result.job.type} on {result.job.queue}")
         except JobTypeError as exc:
             raise invalid_input(f"cannot enqueue {job_type!r}", exc) from None
         job = result.job

@@ -7,7 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from jobs.management.cli import positive_float, positive_int
+from jobs.engine.audit import audit_record
+from jobs.management.cli import cli_actor, positive_float, positive_int
 from jobs.management.generate import generate_jobs
 
 
@@ -24,6 +25,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, count: int, days: float, seed: float, **options: Any) -> None:
         began = time.monotonic()
         result = generate_jobs(count=count, days=days, seed=seed)
+        audit_record(actor=cli_actor("generate_jobs"), action="generate", count=result.jobs,
+                     detail=f"synthetic history over {days:g} days, seed {seed:g}")
         self.stdout.write(f"Inserted {result.jobs:,} jobs and {result.attempts:,} attempts "
                           f"in {time.monotonic() - began:.1f} s.")
         if options["verbosity"] > 1:

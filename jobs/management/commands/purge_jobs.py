@@ -5,6 +5,8 @@ import argparse
 
 from django.core.management.base import BaseCommand
 
+from jobs.engine.audit import audit_record
+from jobs.management.cli import cli_actor
 from jobs.plugins.pruner import prune_jobs, prune_preview
 
 
@@ -20,4 +22,10 @@ class Command(BaseCommand):
         for count in counts:
             if count.count:
                 self.stdout.write(f"{count.queue:<14} {count.policy:<10} {verb} {count.count}")
-        self.stdout.write(f"total: {verb} {sum(c.count for c in counts)} job(s)")
+        total = sum(c.count for c in counts)
+        if not dry_run:
+            # After the batches (each its own short transaction, jobs/plugins/pruner.py): what they deleted.
+            audit_record(actor=cli_actor("purge_jobs"), action="delete", count=total,
+                         detail="retention: " + (", ".join(f"{c.queue} {c.policy} {c.count}" for c in counts if c.count)
+                                                 or "nothing due"))
+        self.stdout.write(f"total: {verb} {total} job(s)")

@@ -5,9 +5,12 @@ import argparse
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from jobs.core.errors import JobTypeError
+from jobs.engine.audit import audit_record
 from jobs.engine.queues import queue_resume
+from jobs.management.cli import cli_actor
 
 
 class Command(BaseCommand):
@@ -18,7 +21,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, name: str, **options: Any) -> None:
         try:
-            queue_resume(name=name)
+            with transaction.atomic():
+                queue_resume(name=name)
+                audit_record(actor=cli_actor("resume_queue"), action="resume", count=0, target=f"queue {name}")
         except JobTypeError as exc:
             raise CommandError("; ".join([str(exc), *(err["message"] for err in exc.errors)])) from None
         self.stdout.write(f"queue {name} resumed")

@@ -5,10 +5,13 @@ import argparse
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from jobs.core.errors import InvalidTransition
 from jobs.core.states import RETRYABLE_STATES, JobStatus
+from jobs.engine.audit import audit_record
 from jobs.engine.transitions import job_requeue
+from jobs.management.cli import cli_actor
 from jobs.models import QueueJob
 from jobs.selectors.jobs import job_get, job_list
 
@@ -45,6 +48,9 @@ class Command(BaseCommand):
         else:
             targets = list(job_list(status=status or JobStatus.FAILED, queue=queue, type=type))
 
+        actor = cli_actor("retry_jobs")
+        selection = ", ".join(f"{name}={value}" for name, value in (
+            ("status", status or JobStatus.FAILED), ("type", type), ("queue", queue)) if value)
         requeued: list[QueueJob] = []
         for job in targets:
             if job.status not in RETRYABLE_STATES:
@@ -53,9 +59,15 @@ class Command(BaseCommand):
                 requeued.append(job)
             else:
                 try:
-                    requeued.append(job_requeue(job_id=job.id))
+                    with transaction.atomic():
+                        requeued.append(job_requeue(job_id=job.id))
+                        if ids:  # each on its job (its page lists it); a filter's are one entry, below
+                            audit_record(actor=actor, action="retry", count=1, object_id=job.id,
+                                         detail=f"{job.type} on {job.queue}")
                 except InvalidTransition as exc:  # changed state since we listed it
                     problems.append(f"{job.id}: {exc}")
+        if not ids and not dry_run:
+            audit_record(actor=actor, action="retry", count=len(requeued), detail=selection)
 
         verb = "would requeue" if dry_run else "requeued"
         for job in requeued:

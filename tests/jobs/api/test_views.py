@@ -28,8 +28,9 @@ ALL_PERMISSIONS = ("view_queuejob", "add_queuejob", "cancel_queuejob", "retry_qu
 # --- Helpers (also used by test_api_worker.py) -------------------------------------
 
 
-def make_user(username: str, *permissions: str) -> User:
-    user = User.objects.create_user(username)  # no password: hashing one costs ~0.2 s a test
+def make_user(username: str, *permissions: str, staff: bool = True) -> User:
+    """A staff user (the API, like the dashboard, is for staff) holding ``permissions`` of the jobs app."""
+    user = User.objects.create_user(username, is_staff=staff)  # no password: hashing one costs ~0.2 s a test
     user.user_permissions.set(Permission.objects.filter(content_type__app_label="jobs", codename__in=permissions))
     return user
 
@@ -512,3 +513,27 @@ def test_openapi_schema_and_docs_are_served(db: None) -> None:
     assert {"BearerTokenAuth", "SessionPermissionAuth"} <= set(schema["components"]["securitySchemes"])
     docs = client.get("/api/docs")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+# --- What a caller may see (jobs/core/access.py) ---------------------------------------
+
+
+def test_cancel_retry_and_pause_answer_a_caller_without_view_access_only_the_outcome(db: None) -> None:
+    actor = bearer_client(make_user("actor", "cancel_queuejob", "retry_queuejob", "pause_queue"), token_name="act")
+    job = _make_job(payload={"secret": "s3cr3t-payload"})
+    cancelled = post_json(actor, f"/api/jobs/{job.id}/cancel")
+    assert cancelled.status_code == 202
+    assert cancelled.json() == {"id": str(job.id), "status": "cancelled"}
+    retried = post_json(actor, f"/api/jobs/{job.id}/retry")
+    assert retried.status_code == 202 and retried.json() == {"id": str(job.id), "status": "pending"}
+    assert b"s3cr3t" not in cancelled.content + retried.content
+    paused = post_json(actor, "/api/queues/default/pause")
+    assert paused.status_code == 200 and paused.json() == {"name": "default", "paused": True}
+    assert actor.get(f"/api/jobs/{job.id}").status_code == 403
+
+
+def test_a_caller_with_view_access_gets_the_whole_job_back(api: Client) -> None:
+    job = _make_job(payload={"n": 1})
+    body = post_json(api, f"/api/jobs/{job.id}/cancel").json()
+    assert body["payload"] == {"n": 1} and body["type"] == "demo.noop"
+    assert post_json(api, "/api/queues/default/pause").json()["counts"]["cancelled"] == 1

@@ -273,7 +273,7 @@ def test_queue_stats_table_and_json() -> None:
 
 @pytest.mark.django_db
 def test_create_api_token_prints_key_that_authenticates() -> None:
-    user = get_user_model().objects.create_user("alice", password="x")
+    user = get_user_model().objects.create_user("alice", password="x", is_staff=True)
     out, err = call("create_api_token", "alice", "--name", "ci")
     key = out.splitlines()[-1]
     assert api_token_authenticate(key) == user

@@ -7,14 +7,13 @@ from typing import Any, Literal
 
 import pytest
 from django import forms
-from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.test import Client
 from pydantic import BaseModel, EmailStr, Field
 
 from jobs.core.registry import JobType, get_job_type
 from jobs.engine.enqueue import job_enqueue
-from jobs.models import QueueJob
+from jobs.models import AuditEntry, QueueJob
 from monitoring.dashboard.payload_form import AddJobForm, ListField, PrettyJSONField
 
 pytestmark = pytest.mark.django_db
@@ -96,7 +95,7 @@ def test_the_job_types_own_validation_errors_appear_next_to_their_fields(operato
     assert (job.status, job.priority, job.unique_key, job.source, job.created_by) == (
         "scheduled", 3, "article-7", "admin", operator)
     assert job.payload["title"] == "Hello" and job.payload["body"] == ""
-    assert LogEntry.objects.get().object_id == str(job.id)
+    assert AuditEntry.objects.get().object_id == str(job.id)
 
 
 def test_run_again_prefills_the_form_from_a_job_and_makes_a_new_one(operator: Any) -> None:

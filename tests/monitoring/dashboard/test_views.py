@@ -6,12 +6,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.contrib.admin.models import LogEntry
 from django.test import Client
 from django.utils import timezone
 
 from jobs.engine.enqueue import job_enqueue, job_enqueue_many
-from jobs.models import QueueJob, QueueState
+from jobs.models import AuditEntry, QueueJob, QueueState
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
@@ -88,7 +87,7 @@ def test_viewer_sees_no_action_buttons_and_gets_403_from_every_action(viewer: An
     assert client.get("/admin/queues/add/").status_code == 403
     assert QueueJob.objects.get(pk=job.id).status == "failed"
     assert not QueueState.objects.filter(paused=True).exists()
-    assert not LogEntry.objects.exists()
+    assert not AuditEntry.objects.exists()
 
 
 def test_each_action_needs_its_own_permission() -> None:
@@ -118,9 +117,10 @@ def test_bulk_retry_by_filter_confirms_with_the_count_then_acts_and_is_audited(o
     assert response.status_code == 302 and response["Location"] == "/admin/queues/queue/default/"
     assert QueueJob.objects.filter(type="demo.noop", status="pending").count() == 3
     assert QueueJob.objects.filter(type="demo.sleep", status="failed").count() == 2
-    entry = LogEntry.objects.get()
-    assert entry.user == operator
-    assert entry.change_message.startswith("retry: 3 jobs (queue=default, state=failed, type=demo.noop, created>=")
+    entry = AuditEntry.objects.get()
+    assert (entry.user, entry.interface, entry.via) == (operator, "dashboard", "session")
+    assert entry.count == 3
+    assert entry.message.startswith("retry: 3 jobs (queue=default, state=failed, type=demo.noop, created>=")
     messages = [str(m) for m in client.get("/admin/queues/queue/default/").context["messages"]]
     assert messages == ["3 jobs retried."]
 
@@ -139,11 +139,11 @@ def test_selected_actions_pause_resume_and_single_job_actions_are_logged(operato
     assert QueueJob.objects.get(pk=jobs[1].id).status == "pending"
     client.post(f"/admin/queues/jobs/{jobs[1].id}/cancel/")
     assert QueueJob.objects.get(pk=jobs[1].id).status == "cancelled"
-    logged = list(LogEntry.objects.order_by("action_time").values_list("object_id", "change_message"))
+    logged = [(entry.object_id, entry.message) for entry in AuditEntry.objects.order_by("at")]
     assert logged == [
         (str(jobs[0].id), "delete: 1 job (1 selected job, queue=default)"),
-        ("email", "pause: 0 jobs (queue=email)"),
-        ("email", "resume: 0 jobs (queue=email)"),
+        ("", "pause: queue email"),
+        ("", "resume: queue email"),
         (str(jobs[1].id), "retry: 1 job (demo.noop on default)"),
         (str(jobs[1].id), "cancel: 1 job (demo.noop on default)"),
     ]
@@ -192,7 +192,7 @@ def test_clean_confirms_with_the_count_of_old_finished_jobs_then_deletes_only_th
     assert "finished_before" in hidden and "older_than" not in hidden
     client.post("/admin/queues/action/", hidden)
     assert set(QueueJob.objects.values_list("id", flat=True)) == {j.id for j in recent}
-    assert LogEntry.objects.get().change_message.startswith(
+    assert AuditEntry.objects.get().message.startswith(
         "delete: 4 jobs (queue=default, state=completed, finished<")
 
 
