@@ -73,12 +73,17 @@ class JobType:
             errors = [
                 {
                     "field": ".".join(["payload", *(str(part) for part in err["loc"])]),
-                    "message": err["msg"],
+                    "message": self._unknown_field(err) if err["type"] == "extra_forbidden" else err["msg"],
                     "type": err["type"],
                 }
                 for err in exc.errors(include_url=False)
             ]
             raise JobTypeError(f"invalid payload for {self.name}", errors) from None
+
+    def _unknown_field(self, err: Any) -> str:
+        model = self.payload_model if len(err["loc"]) == 1 else None
+        known = ", ".join(model.model_fields) if model is not None else ""
+        return f"unknown field; known fields: {known}" if known else "unknown field"
 
     def unique_key_for(self, payload: pydantic.BaseModel) -> str | None:
         if not self.unique:
@@ -113,12 +118,13 @@ def job_type(
 
     def register(handler: Handler) -> Handler:
         existing = _registry.get(name)
+        model = strict_payload(payload)
         if existing is not None and existing.handler is not handler:
             raise ValueError(f"job type {name!r} is already registered by {existing.handler!r}")
         _registry[name] = JobType(
             name=name,
             handler=handler,
-            payload_model=payload,
+            payload_model=model,
             queue=queue,
             retry=retry,
             timeout=timeout,
@@ -131,6 +137,16 @@ def job_type(
         return handler
 
     return register
+
+
+def strict_payload(model: type[pydantic.BaseModel]) -> type[pydantic.BaseModel]:
+    """The payload model refusing unknown fields, so a typo (``max_sentence`` for ``max_sentences``) is a
+    422 naming it rather than a default silently used. A model that sets ``extra`` itself (for instance
+    ``ConfigDict(extra="ignore")``) keeps its choice: that is how a type opts out."""
+    if "extra" in model.model_config:
+        return model
+    return type(model.__name__, (model,), {"model_config": pydantic.ConfigDict(extra="forbid"),
+                                           "__module__": model.__module__, "__doc__": model.__doc__})
 
 
 #: Ways a worker may find a type no module registered yet (jobs.tasks adds one: a Django task is
