@@ -38,7 +38,7 @@ def browser_page(server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
                     "never `playwright install`")
     from playwright.sync_api import expect, sync_playwright
 
-    make_user("operator", perms=("view_queuejob", *ACTIONS), password=PASSWORD)
+    make_user("operator", perms=("view_queuejob", *ACTIONS, "enqueue_email.send"), password=PASSWORD)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
