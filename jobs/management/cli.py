@@ -26,7 +26,8 @@ from jobs.core.errors import JobTypeError
 from jobs.core.shape import job_to_dict, jsonable
 from jobs.core.states import FINAL_STATES
 from jobs.events import stream
-from jobs.selectors.jobs import job_get
+from jobs.models import QueueJob
+from jobs.selectors.jobs import MIN_ID_PREFIX, job_get, jobs_with_id_prefix
 
 #: Exit code for input the engine refused (bad JSON, unknown type, payload errors).
 EXIT_INVALID = 2
@@ -236,6 +237,23 @@ def follow_job(
             if _progress_state(row) != _progress_state(job):
                 job = row
                 yield job
+
+
+def find_job(raw: str) -> QueueJob:
+    """The job a person named by its id or a unique prefix of it (6+ characters, as the dashboard
+    shows ids); LookupError says why not, listing the candidates of an ambiguous prefix."""
+    job = job_get(raw)
+    if job is not None:
+        return job
+    found = jobs_with_id_prefix(raw, limit=6)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        hint = "" if len(raw.replace("-", "")) >= MIN_ID_PREFIX else f" (give at least {MIN_ID_PREFIX} characters)"
+        raise LookupError(f"{raw}: no such job{hint}")
+    listed = "\n".join(f"  {job.id}  {job.type}  {job.status}" for job in found[:5])
+    more = "\n  …" if len(found) > 5 else ""
+    raise LookupError(f"{raw}: more than one job starts with it:\n{listed}{more}")
 
 
 def _read_row(job_id: uuid.UUID | str) -> dict[str, Any]:

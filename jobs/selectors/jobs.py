@@ -18,6 +18,20 @@ def job_get(job_id: str | uuid.UUID) -> QueueJob | None:
     return QueueJob.objects.filter(pk=parsed).first()
 
 
+#: The shortest id prefix looked up (the dashboard shows the first 8 characters).
+MIN_ID_PREFIX = 6
+
+
+def jobs_with_id_prefix(prefix: str, *, limit: int = 5) -> list[QueueJob]:
+    """Jobs whose id starts with ``prefix`` (hex digits, dashes ignored), at most ``limit``: an index
+    range on the primary key, whatever the table's size. Empty for anything that is not such a prefix."""
+    digits = prefix.strip().replace("-", "").lower()
+    if not MIN_ID_PREFIX <= len(digits) <= 32 or any(c not in "0123456789abcdef" for c in digits):
+        return []
+    low, high = uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
+    return list(QueueJob.objects.filter(pk__gte=low, pk__lte=high).order_by("pk")[:limit])
+
+
 def job_list(
     *,
     status: str | None = None,

@@ -11,23 +11,23 @@ from jobs.core.errors import InvalidTransition
 from jobs.core.states import JobStatus
 from jobs.engine.audit import audit_record
 from jobs.engine.transitions import job_cancel
-from jobs.management.cli import cli_actor
-from jobs.selectors.jobs import job_get
+from jobs.management.cli import cli_actor, find_job
 
 
 class Command(BaseCommand):
     help = "Cancel waiting jobs and ask running ones to stop; exits 1 if any could not be cancelled."
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("ids", nargs="+", metavar="ID", help="Job ids")
+        parser.add_argument("ids", nargs="+", metavar="ID", help="Job ids, or unique prefixes (6+ characters)")
 
     def handle(self, *args: Any, ids: list[str], **options: Any) -> None:
         failed = 0
         actor = cli_actor("cancel_job")
         for raw in ids:
-            job = job_get(raw)
-            if job is None:
-                self.stderr.write(f"{raw}: no such job")
+            try:
+                job = find_job(raw)
+            except LookupError as exc:
+                self.stderr.write(str(exc))
                 failed += 1
                 continue
             try:

@@ -8,23 +8,24 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs.core.shape import attempt_to_dict, job_to_dict
-from jobs.management.cli import format_duration, format_table, format_time, shorten, to_json
+from jobs.management.cli import find_job, format_duration, format_table, format_time, shorten, to_json
 from jobs.models import QueueJob
-from jobs.selectors.jobs import job_attempts, job_get
+from jobs.selectors.jobs import job_attempts
 
 
 class Command(BaseCommand):
     help = "Show a job's status, progress, result or error, and its attempts."
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("job_id", metavar="ID", help="Job id (UUID)")
+        parser.add_argument("job_id", metavar="ID", help="Job id, or a unique prefix of it (6+ characters)")
         parser.add_argument("--json", dest="as_json", action="store_true",
                             help="Print the job as JSON, with its attempts as 'attempt_list'")
 
     def handle(self, *args: Any, job_id: str, as_json: bool, **options: Any) -> None:
-        job = job_get(job_id)
-        if job is None:
-            raise CommandError(f"no job with id {job_id!r}")
+        try:
+            job = find_job(job_id)
+        except LookupError as exc:
+            raise CommandError(str(exc)) from None
         attempts = [attempt_to_dict(a) for a in job_attempts(job)]
         if as_json:
             self.stdout.write(to_json({**job_to_dict(job), "attempt_list": attempts}))

@@ -11,9 +11,9 @@ from jobs.core.errors import InvalidTransition
 from jobs.core.states import RETRYABLE_STATES, JobStatus
 from jobs.engine.audit import audit_record
 from jobs.engine.transitions import job_requeue
-from jobs.management.cli import cli_actor
+from jobs.management.cli import cli_actor, find_job
 from jobs.models import QueueJob
-from jobs.selectors.jobs import job_get, job_list
+from jobs.selectors.jobs import job_list
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
             "Give job ids, or filters (--status defaults to failed when filtering).")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("ids", nargs="*", metavar="ID", help="Job ids to requeue")
+        parser.add_argument("ids", nargs="*", metavar="ID", help="Job ids (or unique prefixes, 6+ characters) to requeue")
         parser.add_argument("--status", choices=sorted(RETRYABLE_STATES),
                             help="Requeue every job in this state (default when filtering: failed)")
         parser.add_argument("--type", help="Only jobs of this type")
@@ -40,11 +40,10 @@ class Command(BaseCommand):
         if ids:
             targets: list[QueueJob] = []
             for raw in ids:
-                job = job_get(raw)
-                if job is None:
-                    problems.append(f"{raw}: no such job")
-                else:
-                    targets.append(job)
+                try:
+                    targets.append(find_job(raw))
+                except LookupError as exc:
+                    problems.append(str(exc))
         else:
             targets = list(job_list(status=status or JobStatus.FAILED, queue=queue, type=type))
 

@@ -154,8 +154,8 @@ def test_job_status_summary_and_json() -> None:
 def test_job_status_unknown_id_exits_1(processes: Processes) -> None:
     proc = run(processes, "job_status", str(uuid.uuid4()))
     assert proc.returncode == 1
-    assert "no job with id" in proc.stderr and "Traceback" not in proc.stderr
-    with pytest.raises(CommandError, match="no job with id 'not-a-uuid'"):
+    assert "no such job" in proc.stderr and "Traceback" not in proc.stderr
+    with pytest.raises(CommandError, match="not-a-uuid: no such job"):
         call("job_status", "not-a-uuid")
 
 
@@ -327,3 +327,24 @@ def test_bootstrap_demo_does_nothing_with_demo_0(processes: Processes) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "DEMO=0: no demo superuser, API token or jobs"
     assert not get_user_model().objects.exists() and not QueueJob.objects.exists()
+
+
+def test_commands_take_a_unique_id_prefix_and_list_the_candidates_of_an_ambiguous_one(db: None) -> None:
+    first = QueueJob.objects.get(pk=make_job().pk)
+    QueueJob.objects.filter(pk=first.pk).update(id=uuid.UUID("053a8a51-0000-4000-8000-000000000001"))
+    twin = make_job()
+    QueueJob.objects.filter(pk=twin.pk).update(id=uuid.UUID("053a8a51-ffff-4000-8000-000000000002"))
+    lone = make_job()
+    QueueJob.objects.filter(pk=lone.pk).update(id=uuid.UUID("7777aaaa-0000-4000-8000-000000000003"))
+
+    out, _ = call("job_status", "7777aaaa")
+    assert "7777aaaa-0000-4000-8000-000000000003" in out
+    with pytest.raises(CommandError) as ambiguous:
+        call("job_status", "053a8a51")
+    assert "more than one job" in str(ambiguous.value)
+    assert "053a8a51-0000-4000-8000-000000000001" in str(ambiguous.value)
+    assert "053a8a51-ffff-4000-8000-000000000002" in str(ambiguous.value)
+    with pytest.raises(CommandError, match="give at least 6 characters"):
+        call("job_status", "0535")
+    call("cancel_job", "7777aa")
+    assert QueueJob.objects.get(pk="7777aaaa-0000-4000-8000-000000000003").status == "cancelled"
