@@ -38,7 +38,7 @@ bodies = st.fixed_dictionaries({"type": st.one_of(st.sampled_from(TYPES), values
 query_values = st.one_of(text, st.sampled_from(["", "\x00", "%", "-1", "1e400", "pending", "failed", "email",
                                                 "-created", "finished", "24h", "2030-01-01", "x" * 300]))
 DASHBOARD_PARAMS = ["state", "since", "from", "to", "finished_before", "older_than", "ids", "type", "q", "queue",
-                    "error", "after", "before", "sort", "failed", "page"]
+                    "error", "after", "before", "sort", "failed", "page"]  # and q: the search page's
 API_PARAMS = ["status", "queue", "type", "q", "limit", "cursor", "created_after", "created_before"]
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
@@ -88,7 +88,7 @@ def test_api_reads_never_error(staff: tuple[Client, Client]) -> None:
 
 DASHBOARD_PAGES = ["/admin/queues/", "/admin/queues/queue/email/", "/admin/queues/queue/email/count/",
                    "/admin/queues/dead-letters/", "/admin/queues/workers/", "/admin/queues/add/",
-                   "/admin/queues/add/demo.sleep/"]
+                   "/admin/queues/add/demo.sleep/", "/admin/queues/search/"]
 NASTY = ["\x00", "x" * 300, "%", "-1", "1e400"]
 
 

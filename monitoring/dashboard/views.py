@@ -63,7 +63,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         latest=latest[:LATEST_JOBS], queues_ws="/ws/queues/"))
 
 
-def _rows(job_filter: JobFilter):  # noqa: ANN202 (a QuerySet of partial QueueJobs)
+def job_rows(job_filter: JobFilter):  # noqa: ANN202 (a QuerySet of partial QueueJobs)
     return job_filter.queryset().only(*ROW_FIELDS).annotate(
         payload_head=Left(Cast("payload", TextField()), 160), error_head=Left("error", 300))
 
@@ -84,10 +84,10 @@ def queue_page(request: HttpRequest, name: str) -> HttpResponse:
     except FilterError as exc:
         error, params = str(exc), ListParams(JobFilter(queue=name))
     try:
-        page = keyset_page(_rows(params.filter), sort=params.sort, limit=PAGE_SIZE, after=params.after,
+        page = keyset_page(job_rows(params.filter), sort=params.sort, limit=PAGE_SIZE, after=params.after,
                            before=params.before)
     except InvalidCursor:
-        page = keyset_page(_rows(params.filter), sort=params.sort, limit=PAGE_SIZE)
+        page = keyset_page(job_rows(params.filter), sort=params.sort, limit=PAGE_SIZE)
     if not (params.after or params.before) and page.next_cursor is None:
         count = MatchCount(len(page.rows), True)  # the whole result is on this page: no second query
     else:
