@@ -41,6 +41,7 @@ def test_every_page_renders_cleanly_in_both_themes(browser_page: Any, server: st
         ("dashboard-dead-letters", "/admin/queues/dead-letters/", "#dead-letter-groups"),
         ("dashboard-workers", "/admin/queues/workers/", "#workers-table"),
         ("dashboard-add-job", "/admin/queues/add/email.send/", "#add-job-form"),
+        ("dashboard-search", "/admin/queues/search/?q=example.com", "#search-results"),
     ]
     for theme in ("light", "dark"):
         page.evaluate(f"localStorage.setItem('theme', '{theme}')")
