@@ -84,7 +84,8 @@ if _database["ENGINE"] != "django.db.backends.postgresql":
 _database.setdefault("OPTIONS", {})["pool"] = {
     "min_size": 1,
     "max_size": env_int("DB_POOL_MAX_SIZE", 10, minimum=1),
-    "timeout": 10,
+    #: How long a thread waits for a pooled connection before its query fails (retried where it matters).
+    "timeout": env_float("DB_POOL_TIMEOUT", 10.0, minimum=0.1),
 }
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
