@@ -23,7 +23,7 @@ from django.db import connection
 from django.utils import timezone
 
 from jobs.core.retry import RetryPolicy
-from jobs.core.shape import job_to_dict, jsonable
+from jobs.core.shape import event_shape, job_to_dict, jsonable
 from jobs.core.states import AttemptOutcome, JobStatus
 from jobs.core.transport import new_rq_id
 from jobs.engine.publish import publish_on_commit
@@ -72,7 +72,8 @@ class Claim:
     timeout: float
     correlation_id: str
     attempt_id: int
-    #: The job's public shape as claimed (JSON-ready): progress events are built from it.
+    #: The job's public shape as claimed, as events carry it (jobs.core.shape.event_shape): progress
+    #: events are built from it.
     shape: dict[str, Any]
     webhook_url: str = ""
 
@@ -83,7 +84,7 @@ class Claim:
             job_id=job.id, type=job.type, queue=job.queue, priority=job.priority, payload=job.payload,
             attempt=job.attempts, charged=job.attempts - job.interruptions, max_attempts=job.max_attempts,
             retry_policy=job.retry_policy, timeout=job.timeout, correlation_id=job.correlation_id,
-            attempt_id=attempt_id, shape=jsonable(job_to_dict(job)), webhook_url=job.webhook_url or "",
+            attempt_id=attempt_id, shape=event_shape(jsonable(job_to_dict(job))), webhook_url=job.webhook_url or "",
         )
 
 
@@ -145,7 +146,8 @@ class Finish:
 #: A run that would go round again (put back ``pending`` by a shutdown, ``retrying`` after an error or a
 #: lost lease) ends its job ``cancelled`` when a cancel was requested while it ran: whichever path ends
 #: the attempt (the worker, the rqworker path, the lifeline) honours the request.
-_NEW_STATUS = "(CASE WHEN j.cancel_requested AND c.status IN ('pending', 'retrying') THEN 'cancelled' ELSE c.status END)"
+_NEW_STATUS = ("(CASE WHEN j.cancel_requested AND c.status IN ('pending', 'retrying') THEN 'cancelled'"
+               " ELSE c.status END)")
 
 # Guarded twice: the attempt must still be open (the lifeline may have declared
 # it lost and the job may be running again elsewhere) and the job still active

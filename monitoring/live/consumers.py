@@ -1,7 +1,8 @@
 """WebSocket consumers: join a group, send a snapshot, pass events on (docs/architecture.md, "WebSockets").
 
 Both consumers accept the handshake before closing a refused client, so the
-browser sees the close code: 4403 not allowed, 4404 unknown job. Events come
+browser sees the close code: 4403 not allowed, 4404 unknown job (4429: the
+client fell too far behind, monitoring.live.outbox). Events come
 from ``monitoring.live.relay`` already serialised; a consumer only drops those the
 snapshot already covers (sequence number not above the snapshot's).
 """
@@ -16,6 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from jobs.core.permissions import can_view
 from jobs.core.shape import parse_job_id
 from jobs.selectors.queues import queues_live
+from monitoring.live.outbox import BoundedSends
 from monitoring.live.relay import FEED_GROUP, Relay, ensure_relay, job_group
 from monitoring.live.snapshots import job_snapshot
 
@@ -23,7 +25,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 
 
-class _WatchConsumer(AsyncWebsocketConsumer):
+class _WatchConsumer(BoundedSends, AsyncWebsocketConsumer):
     async def _allowed(self) -> bool:
         await self.accept()
         if not await database_sync_to_async(can_view)(self.scope.get("user")):
