@@ -152,8 +152,10 @@ def complete_during_an_outage(api: Client, proxy: TcpProxy, scheduler_proxy: Tcp
     return body
 
 
-def test_a_run_that_ends_while_postgresql_is_away_is_completed_not_dead_lettered(api, processes, proxy,
-                                                                                 scheduler_proxy):
+# The proxies come before ``processes`` so that they close after it: a process stopped while its proxy is
+# already gone would retry its finish (rightly) until it is killed.
+def test_a_run_that_ends_while_postgresql_is_away_is_completed_not_dead_lettered(api, proxy, scheduler_proxy,
+                                                                                 processes):
     processes.worker("default", env=proxied_env(processes, proxy))
     processes.scheduler(env=proxied_env(processes, scheduler_proxy))
     job = complete_during_an_outage(api, proxy, scheduler_proxy)
@@ -161,7 +163,7 @@ def test_a_run_that_ends_while_postgresql_is_away_is_completed_not_dead_lettered
     assert job["result"]["loops"] > 0
 
 
-def test_the_rqworker_path_retries_its_finish_too(api, processes, proxy, scheduler_proxy):
+def test_the_rqworker_path_retries_its_finish_too(api, proxy, scheduler_proxy, processes):
     worker = processes.start("rqworker", "default", env=proxied_env(processes, proxy), name="rqworker")
     wait_for(lambda: "Listening on" in processes.output(worker) or worker.poll() is not None, timeout=20,
              message="rqworker to listen")
