@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from django.db import Error, close_old_connections, connection
+from django.db import Error, InterfaceError, OperationalError, close_old_connections, connection
 
 from jobs.engine.attempts import Finish, attempts_finish
 
@@ -48,7 +48,8 @@ def finish_until_written(finishes: list[Finish], *, lease: float) -> list[Any]:
         except Error as exc:  # OperationalError while PostgreSQL is away, InterfaceError on a dead connection
             logger.warning("event=finish_write_failed runs=%d retry_in=%.1fs error=%r", len(finishes), delay, exc)
             connection.close()
-            _renew_pool_if_postgres_answers()
+            if isinstance(exc, (OperationalError, InterfaceError)):  # unreachable, not a refused statement
+                _renew_pool_if_postgres_answers()
             time.sleep(delay)
             delay = min(delay * 2, longest)
 
