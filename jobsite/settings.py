@@ -117,7 +117,8 @@ if _database["ENGINE"] != "django.db.backends.postgresql":
 _database.setdefault("OPTIONS", {})["pool"] = {
     "min_size": 1,
     "max_size": env_int("DB_POOL_MAX_SIZE", 10, minimum=1),
-    "timeout": 10,
+    #: How long a thread waits for a pooled connection before its query fails (retried where it matters).
+    "timeout": env_float("DB_POOL_TIMEOUT", 10.0, minimum=0.1),
 }
 #: Web processes (jobsite/asgi.py marks them) cancel any statement running longer than this, so a
 #: costly request cannot hold the pool's connections: the caller gets 503 (jobsite/db_timeout.py).
@@ -188,6 +189,11 @@ JOB_LEASE_SECONDS = env_float("JOB_LEASE_SECONDS", 30.0, minimum=1)
 #: A pending job handed to Redis this long ago but not found there (Redis flushed or
 #: restarted without persistence) is handed over again by the reconciler.
 JOB_RECONCILE_AFTER = env_float("JOB_RECONCILE_AFTER", 30.0, minimum=0.1)
+#: Events (WebSocket messages, the Redis stream, webhook bodies) carry a job's payload and result cut to
+#: this many bytes of their JSON (marked in "truncated"); GET /api/jobs/{id} has them whole.
+JOB_EVENT_PREVIEW_BYTES = env_int("JOB_EVENT_PREVIEW_BYTES", 512, minimum=0)
+#: Entries of the Redis event stream older than this many seconds are trimmed (besides its length cap).
+JOB_EVENT_STREAM_MAX_AGE = env_float("JOB_EVENT_STREAM_MAX_AGE", 300.0, minimum=1)
 #: Upper bound for any backoff delay, and the jitter fraction applied to it.
 JOB_BACKOFF_CAP = env_float("JOB_BACKOFF_CAP", 3600.0, minimum=0.001)
 JOB_BACKOFF_JITTER = env_float("JOB_BACKOFF_JITTER", 0.1, minimum=0)
@@ -277,6 +283,9 @@ CHANNEL_LAYERS = {
         "CONFIG": {"hosts": [REDIS_URL], "prefix": "asgi" + hashlib.sha256(REDIS_URL.encode()).hexdigest()[:8]},
     },
 }
+#: Messages a dashboard WebSocket may fall behind before it is closed (code 4429; the page reconnects to a
+#: fresh snapshot): a client that stops reading costs the web process at most this much.
+WEBSOCKET_SEND_QUEUE_MAX = env_int("WEBSOCKET_SEND_QUEUE_MAX", 1000, minimum=1)
 #: Key of the X-Signature HMAC on webhook deliveries. Empty: no delivery goes out (unsigned ones
 #: could be forged), and the API refuses a job's webhook_url.
 WEBHOOK_SECRET = env_str("WEBHOOK_SECRET", "")

@@ -67,6 +67,9 @@ class EngineConfig:
     scheduler_interval: float
     lease_seconds: float
     reconcile_after: float
+    #: Bytes of a payload's or result's JSON an event carries (jobs.core.shape.event_shape).
+    event_preview_bytes: int
+    event_stream_max_age: float
 
     def queue(self, name: str) -> QueueConfig:
         return self.queues[name]
@@ -144,6 +147,8 @@ def get_config() -> EngineConfig:
         scheduler_interval=float(settings.SCHEDULER_INTERVAL),
         lease_seconds=float(settings.JOB_LEASE_SECONDS),
         reconcile_after=float(settings.JOB_RECONCILE_AFTER),
+        event_preview_bytes=int(settings.JOB_EVENT_PREVIEW_BYTES),
+        event_stream_max_age=float(settings.JOB_EVENT_STREAM_MAX_AGE),
     )
 
 

@@ -2,12 +2,14 @@
 
 ``GET /api/jobs/{id}``, every lifecycle event (WebSocket message, webhook
 body, the CLI's ``--wait``), the dashboard's live page and ``job_status
---json`` all carry exactly these fields. The pydantic models are the
+--json`` all carry exactly these fields; events cut payload and result to a
+preview (``event_shape``). The pydantic models are the
 OpenAPI schema; ``job_to_dict`` / ``attempt_to_dict`` build the same dicts
 from rows without validation (the event path builds thousands a second).
 """
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from pydantic import BaseModel, ConfigDict, Field
 
+from jobs.core.config import get_config
 from jobs.core.states import JobStatus
 
 _encoder = DjangoJSONEncoder()
@@ -110,6 +113,33 @@ def jsonable(job: dict[str, Any]) -> dict[str, Any]:
     for key in ("id", "status"):  # a UUID; a TextChoices member
         if key in job and type(job[key]) is not str:
             job[key] = str(job[key])
+    return job
+
+
+#: Fields an event carries as a preview when their JSON is longer than JOB_EVENT_PREVIEW_BYTES.
+PREVIEW_FIELDS = ("payload", "result")
+
+
+def event_shape(job: dict[str, Any]) -> dict[str, Any]:
+    """A JSON-ready public dict as events carry it: a payload or result whose JSON is longer than
+    JOB_EVENT_PREVIEW_BYTES becomes the start of that JSON (a string), named in ``truncated``.
+
+    Every event is copied into the Redis stream, a webhook job's payload and
+    each watching socket; carrying a 2.5 MB result whole would copy it a
+    dozen times. The full row is one ``GET /api/jobs/{id}`` away.
+    """
+    limit = get_config().event_preview_bytes
+    job = dict(job)
+    truncated = []
+    for key in PREVIEW_FIELDS:
+        value = job.get(key)
+        if value is None or value == {}:
+            continue
+        text = json.dumps(value, separators=(",", ":"), default=str).encode()
+        if len(text) > limit:
+            job[key] = text[:limit].decode(errors="ignore")
+            truncated.append(key)
+    job["truncated"] = truncated
     return job
 
 

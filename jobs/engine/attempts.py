@@ -23,7 +23,7 @@ from django.db import connection
 from django.utils import timezone
 
 from jobs.core.retry import RetryPolicy
-from jobs.core.shape import job_to_dict, jsonable
+from jobs.core.shape import event_shape, job_to_dict, jsonable
 from jobs.core.states import AttemptOutcome, JobStatus
 from jobs.core.transport import new_rq_id
 from jobs.engine.publish import publish_on_commit, state_change
@@ -72,7 +72,8 @@ class Claim:
     timeout: float
     correlation_id: str
     attempt_id: int
-    #: The job's public shape as claimed (JSON-ready): progress events are built from it.
+    #: The job's public shape as claimed, as events carry it (jobs.core.shape.event_shape): progress
+    #: events are built from it.
     shape: dict[str, Any]
     webhook_url: str = ""
 
@@ -83,7 +84,7 @@ class Claim:
             job_id=job.id, type=job.type, queue=job.queue, priority=job.priority, payload=job.payload,
             attempt=job.attempts, charged=job.attempts - job.interruptions, max_attempts=job.max_attempts,
             retry_policy=job.retry_policy, timeout=job.timeout, correlation_id=job.correlation_id,
-            attempt_id=attempt_id, shape=jsonable(job_to_dict(job)), webhook_url=job.webhook_url or "",
+            attempt_id=attempt_id, shape=event_shape(jsonable(job_to_dict(job))), webhook_url=job.webhook_url or "",
         )
 
 
@@ -91,7 +92,7 @@ _CLAIM_SQL = f"""
 WITH claimed AS (
     UPDATE jobs_queuejob AS j
        SET status = 'active', attempts = j.attempts + 1, started_at = COALESCE(j.started_at, now()),
-           updated_at = now(), cancel_requested = false,
+           updated_at = now(),
            progress_percent = 0, progress_stage = '', progress_message = ''
      WHERE j.id = ANY(%(ids)s::uuid[]) AND j.status = 'pending'
        AND NOT EXISTS (SELECT 1 FROM jobs_queuestate s WHERE s.name = j.queue AND s.paused)
@@ -143,6 +144,12 @@ class Finish:
     progress: tuple[int, str, str] | None = None
 
 
+#: A run that would go round again (put back ``pending`` by a shutdown, ``retrying`` after an error or a
+#: lost lease) ends its job ``cancelled`` when a cancel was requested while it ran: whichever path ends
+#: the attempt (the worker, the rqworker path, the lifeline) honours the request.
+_NEW_STATUS = ("(CASE WHEN j.cancel_requested AND c.status IN ('pending', 'retrying') THEN 'cancelled'"
+               " ELSE c.status END)")
+
 # Guarded twice: the attempt must still be open (the lifeline may have declared
 # it lost and the job may be running again elsewhere) and the job still active
 # in that attempt: a run that lost its job can write nothing.
@@ -164,12 +171,14 @@ WITH f AS (
  RETURNING a.job_id, f.*
 )
 UPDATE jobs_queuejob AS j
-   SET status = c.status, result = c.result::jsonb, error = c.error, run_at = COALESCE(c.run_at, j.run_at),
-       finished_at = CASE WHEN c.status IN ('completed', 'failed', 'cancelled') THEN now() END,
+   SET status = {_NEW_STATUS}, result = c.result::jsonb, error = c.error,
+       run_at = CASE WHEN {_NEW_STATUS} = 'cancelled' THEN j.run_at ELSE COALESCE(c.run_at, j.run_at) END,
+       finished_at = CASE WHEN {_NEW_STATUS} IN ('completed', 'failed', 'cancelled') THEN now() END,
        updated_at = now(), interruptions = j.interruptions + c.uncharged,
        progress_percent = CASE WHEN c.status = 'completed' THEN 100 ELSE COALESCE(c.percent, j.progress_percent) END,
        progress_stage = COALESCE(c.stage, j.progress_stage), progress_message = COALESCE(c.message, j.progress_message),
-       dispatched_at = CASE WHEN c.status = 'pending' THEN now() END, rq_id = c.rq_id
+       dispatched_at = CASE WHEN {_NEW_STATUS} = 'pending' THEN now() END,
+       rq_id = CASE WHEN {_NEW_STATUS} = 'pending' THEN c.rq_id ELSE '' END
   FROM closed AS c
  WHERE j.id = c.job_id AND j.status = 'active' AND j.attempts = c.attempt
 RETURNING j.*, {_ASYNC_COMMIT}
@@ -184,7 +193,9 @@ def attempts_finish(finishes: Sequence[Finish]) -> list[SimpleNamespace]:
 
     The one writer of a run's end (the worker's finisher, the rqworker path and
     the lifeline): a run that no longer owns its job is left out. Jobs put back
-    ``pending`` are dispatched again, every other end is announced.
+    ``pending`` are dispatched again, every other end is announced. A job whose
+    cancel was requested while it ran is not sent round again: it ends
+    ``cancelled`` (_NEW_STATUS), so the request survives the worker's death.
     """
     if not finishes:
         return []

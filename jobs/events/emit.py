@@ -1,8 +1,9 @@
 """The one lifecycle-event path: every transition and progress tick ends in ``emit``.
 
-An event carries the job's full public shape (jobs.core.shape, as ``GET
-/api/jobs/{id}`` returns it), built from the row the transition's ``UPDATE …
-RETURNING`` gave back, so emitting never reads the database. ``emit`` hands
+An event carries the job's public shape (jobs.core.shape, as ``GET
+/api/jobs/{id}`` returns it, payload and result cut to a preview:
+``event_shape``), built from the row the transition's ``UPDATE … RETURNING``
+gave back, so emitting never reads the database. ``emit`` hands
 the events to each sink in turn (``settings.JOB_EVENT_SINKS``): the Redis
 event stream that feeds WebSockets and ``--wait`` (jobs.events.stream), the
 structured log (jobs.events.log). Webhook deliveries are not a sink: they are
@@ -32,7 +33,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from jobs.core.shape import job_to_dict, json_time, jsonable
+from jobs.core.shape import event_shape, job_to_dict, json_time, jsonable
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ EVENTS = (
 class JobEvent:
     name: str
     job_id: str
-    #: The job's public fields, JSON-ready (the shape of GET /api/jobs/{id}).
+    #: The job's public fields, JSON-ready (the shape of GET /api/jobs/{id}, payload and result previewed).
     job: dict[str, Any]
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     #: Per-job sequence number, stamped by the stream sink; None if it could not publish.
@@ -70,7 +71,7 @@ class JobEvent:
 
 def job_event(name: str, job: Any, **changes: Any) -> JobEvent:
     """The event ``name`` of a QueueJob row, ``changes`` applied to its public fields."""
-    shape = jsonable({**job_to_dict(job), **changes})
+    shape = event_shape(jsonable({**job_to_dict(job), **changes}))
     return JobEvent(name=name, job_id=shape["id"], job=shape, webhook_url=job.webhook_url or "")
 
 

@@ -32,13 +32,16 @@ from typing import Any
 import redis
 from django.conf import settings
 
+from jobs.core.config import get_config
 from jobs.core.transport import eval_script, redis_connection
 from jobs.events.emit import JobEvent
 
 logger = logging.getLogger(__name__)
 
 STREAM = "jobs:events"
-#: Approximate length the stream is trimmed to: a buffer for readers, not a history.
+#: Approximate length the stream is trimmed to: a buffer for readers, not a history. Entries older than
+#: JOB_EVENT_STREAM_MAX_AGE go too; events carry previews, not whole payloads (jobs.core.shape.event_shape),
+#: so the stream stays a few MB at most.
 STREAM_MAXLEN = 10_000
 SEQ_KEY = "jobs:seq:"
 SEQ_TTL = 900
@@ -58,8 +61,9 @@ BATCH_MAX = 500
 IDLE_AFTER = 0.05
 
 # One call publishes a batch: KEYS = the stream, then each event's sequence key;
-# ARGV = maxlen, ttl, ttl after a final event, then (job id, message without its opening brace,
-# "1" if the event is final) per event.
+# ARGV = maxlen, ttl, ttl after a final event, max age in ms, then (job id, message without its
+# opening brace, "1" if the event is final) per event. The stream is trimmed by length as entries
+# are added and by age (MINID) once per batch, so neither a burst nor a quiet hour keeps old events.
 # Numbers are formatted with %d: Lua's default format would print 16 digits in
 # exponent notation.
 _PUBLISH = """
@@ -74,11 +78,14 @@ for i = 2, #KEYS do
   else
     s = string.format('%d', s)
   end
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'j', ARGV[3 * i - 2], 's', s,
-             'm', '{"type":"job.event","seq":' .. s .. ',' .. ARGV[3 * i - 1])
-  if ARGV[3 * i] == '1' then redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'j', ARGV[3 * i - 1], 's', s,
+             'm', '{"type":"job.event","seq":' .. s .. ',' .. ARGV[3 * i])
+  if ARGV[3 * i + 1] == '1' then redis.call('EXPIRE', KEYS[i], ARGV[3]) end
   seqs[#seqs + 1] = s
 end
+now = now or redis.call('TIME')
+redis.call('XTRIM', KEYS[1], 'MINID',
+           string.format('%d', tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[4])))
 return seqs
 """
 
@@ -86,7 +93,7 @@ return seqs
 def publish(events: list[JobEvent]) -> list[int]:
     """Append events to the stream in one round trip (one script call); returns their sequence numbers."""
     keys = [STREAM]
-    args: list[Any] = [STREAM_MAXLEN, SEQ_TTL, FINAL_SEQ_TTL]
+    args: list[Any] = [STREAM_MAXLEN, SEQ_TTL, FINAL_SEQ_TTL, int(get_config().event_stream_max_age * 1000)]
     for event in events:
         body = json.dumps({"event": event.name, "job": event.job, "at": event.message()["at"]},
                           separators=(",", ":"), default=str)

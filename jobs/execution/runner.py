@@ -35,10 +35,11 @@ from jobs.core.errors import (
 from jobs.core.registry import get_job_type
 from jobs.core.states import AttemptOutcome, JobStatus
 from jobs.core.transport import Dispatch
-from jobs.engine.attempts import Claim, Finish, attempts_finish, failed_run, job_claim
+from jobs.engine.attempts import Claim, Finish, failed_run, job_claim
 from jobs.engine.dispatch import jobs_undispatch
 from jobs.execution.context import JobContext, result_to_json
 from jobs.execution.deadline import Deadline
+from jobs.execution.finisher import finish_until_written
 from jobs.execution.progress import ProgressWriter
 
 logger = logging.getLogger(__name__)
@@ -121,8 +122,8 @@ def run_job(job_id: str) -> None:
             logger.info("event=bounced_paused job=%s", job_id)
         return
     finish = perform(claim, limit=Deadline(claim.timeout))
-    if finish is not None:
-        attempts_finish([finish])
+    if finish is not None:  # PostgreSQL away: retried, never raised to RQ (the lifeline would fail the run)
+        finish_until_written([finish], lease=get_config().lease_seconds)
 
 
 def _format_traceback(exc: BaseException) -> str:

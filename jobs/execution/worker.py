@@ -95,7 +95,7 @@ class JobWorker:
         """Run until stopped (or, with ``burst``, until the queues are empty); returns the exit code."""
         self.progress = ProgressWriter(running=lambda: [run.claim.job_id for run in self.slots.running()])
         self.slots = Slots(self.capacity, on_finish=self._ended, writer=self.progress)
-        self.finisher = Finisher(written=self._written)
+        self.finisher = Finisher(written=self._written, lease=get_config().lease_seconds)
         self.fetcher = Fetcher()
         self.watchdog = Watchdog(running=self.slots.running, write_off=self._write_off, grace=self.grace)
         self.keeper = LeaseKeeper(lease=get_config().lease_seconds, running=self._running_attempts,
@@ -271,7 +271,9 @@ class JobWorker:
             self._stop_at = time.monotonic()
 
     def _running_attempts(self) -> list[int]:
-        return [run.attempt_id for run in self.slots.running() if not run.written_off]
+        """Attempts whose lease is renewed: runs in flight, and ended runs whose finish waits to be written."""
+        running = [run.attempt_id for run in self.slots.running() if not run.written_off]
+        return running + self.finisher.waiting_attempts()
 
     def _lost(self, attempt_ids: set[int]) -> None:
         for run in self.slots.running():

@@ -221,7 +221,7 @@ def follow_job(
             for entry in entries:
                 if entry.job_id == key and entry.seq > seq:
                     seq = entry.seq
-                    changed = entry.message()["job"]
+                    changed = _whole(entry.message()["job"], job_id, job)
                     if _progress_state(changed) != _progress_state(job):
                         job = changed
                         yield job
@@ -254,6 +254,15 @@ def find_job(raw: str) -> QueueJob:
     listed = "\n".join(f"  {job.id}  {job.type}  {job.status}" for job in found[:5])
     more = "\n  …" if len(found) > 5 else ""
     raise LookupError(f"{raw}: more than one job starts with it:\n{listed}{more}")
+
+
+def _whole(event_job: dict[str, Any], job_id: uuid.UUID | str, known: dict[str, Any]) -> dict[str, Any]:
+    """An event's job shape with what the event cut to a preview (jobs.core.shape.event_shape) made whole:
+    the payload never changes, so the one already read stays; a cut result means reading the row."""
+    cut = event_job.pop("truncated", [])
+    if "result" in cut:
+        return _read_row(job_id)
+    return {**event_job, "payload": known["payload"]} if "payload" in cut else event_job
 
 
 def _read_row(job_id: uuid.UUID | str) -> dict[str, Any]:

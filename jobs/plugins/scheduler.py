@@ -6,6 +6,16 @@ stager (due and stranded jobs) and fires due cron schedules; every second the
 lifeline rescues jobs whose worker vanished, and every few seconds the
 reconciler re-sends jobs Redis lost and the count folder folds the job count
 deltas. Each step is isolated: one failing does not stop the others.
+
+After PostgreSQL was unreachable (which ends the lock's session, so
+leadership is won again), the leader runs the lifeline only one lease after
+its first tick that got through again (the heartbeat: a connection pool may
+take a while to reconnect). While PostgreSQL was away no worker could renew
+a lease or write a finish, so every lease may look expired when it returns;
+a live worker renews within a third of a lease and retries its finishes at
+least as often (jobs.execution.finisher), so a run that is really lost is
+the only kind still expired after that. A failover without an outage (the
+leader died) rescues at once, as before.
 """
 from __future__ import annotations
 
@@ -41,6 +51,10 @@ class Scheduler:
         self.leadership = Leadership(self.name)
         self._stop = threading.Event()
         self._last_run: dict[str, float] = {}
+        #: When (monotonic) the lifeline may run: one lease after the first tick that reached PostgreSQL
+        #: again after an outage (None: that tick is still to come).
+        self._lifeline_from: float | None = 0.0
+        self._after_outage = False
 
     @property
     def is_leader(self) -> bool:
@@ -59,6 +73,7 @@ class Scheduler:
             except (DatabaseError, psycopg.Error):
                 logger.exception("event=scheduler_tick_failed")
                 connection.close()
+                self._after_outage = True
                 self.leadership.drop()  # the lock may have gone with a broken session; re-elect
             if once:
                 break
@@ -71,13 +86,16 @@ class Scheduler:
             return
         now = time.monotonic()
         self._step("heartbeat", self._heartbeat, now, every=1.0)
+        config = get_config()
+        if self._lifeline_from is None:  # the heartbeat got through: from now on workers can renew too
+            self._lifeline_from = time.monotonic() + config.lease_seconds
         self._step("promote", stage_due, now)
         self._step("stranded", stage_stranded, now)
         self._step("schedules", schedules_fire_due, now)
-        self._step("lifeline", jobs_rescue_lost, now, every=1.0)
+        if time.monotonic() >= self._lifeline_from:
+            self._step("lifeline", jobs_rescue_lost, now, every=1.0)
         # Folding the dashboard's count deltas is routine upkeep: not worth a log line.
         self._step("counts", lambda: job_counts_fold() and None, now, every=2.0)
-        config = get_config()
         self._step("reconcile", lambda: jobs_reconcile(older_than=config.reconcile_after), now,
                    every=min(5.0, config.reconcile_after))
 
@@ -105,4 +123,7 @@ class Scheduler:
         leading = self.leadership.hold()
         if leading and not was_leader:
             self._last_run.clear()  # a new leader runs every step at once
+            if self._after_outage:  # leases may have lapsed only because nobody could reach PostgreSQL
+                self._lifeline_from = None
+                self._after_outage = False
         return leading

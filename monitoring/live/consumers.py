@@ -1,7 +1,8 @@
 """WebSocket consumers: join a group, send a snapshot, pass events on (docs/architecture.md, "WebSockets").
 
 Both consumers accept the handshake before closing a refused client, so the
-browser sees the close code: 4403 not allowed, 4404 unknown job. Access is
+browser sees the close code: 4403 not allowed, 4404 unknown job (4429: the
+client fell too far behind, monitoring.live.outbox). Access is
 checked again while the socket is open (monitoring/live/access.py): every
 ``WS_ACCESS_RECHECK_SECONDS`` and at once on logout or a change to the user;
 a socket that lost it is closed with 4403 and gets nothing more. Events come
@@ -23,6 +24,7 @@ from jobs.core.access import can_view
 from jobs.core.shape import parse_job_id
 from jobs.selectors.queues import queues_live
 from monitoring.live.access import scope_session_key, session_group, still_allowed, user_group
+from monitoring.live.outbox import BoundedSends
 from monitoring.live.relay import FEED_GROUP, Relay, ensure_relay, job_group
 from monitoring.live.snapshots import job_snapshot
 
@@ -32,7 +34,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 
 
-class _WatchConsumer(AsyncWebsocketConsumer):
+class _WatchConsumer(BoundedSends, AsyncWebsocketConsumer):
     #: The socket's access groups (its user's, its session's; joined once allowed) and the task re-checking.
     access_groups: tuple[str, ...] = ()
     watch: asyncio.Task | None = None

@@ -4,7 +4,11 @@
  * {"type": "job.event", "event", "job", "seq", "at"}. Events numbered at or
  * below what was already applied are stale and skipped. The socket reconnects
  * by itself with exponential backoff (0.5 s doubling to 15 s, with jitter),
- * except after 4403 (not allowed) or 4404 (no such job).
+ * except after 4403 (not allowed) or 4404 (no such job); after 4429 (the page
+ * fell behind) it reconnects to a fresh snapshot like after any other close.
+ * Events carry payload and result cut to a preview, named in job.truncated:
+ * the page keeps the snapshot's payload and fetches a cut result once from
+ * GET /api/jobs/<id> (data-api-path).
  */
 (function () {
   "use strict";
@@ -78,6 +82,24 @@
     });
   }
 
+  function whole(job) {
+    // An event's payload or result may be a preview (job.truncated): the payload never changes, so
+    // the one shown stays; a cut result is fetched whole (the socket's later events win meanwhile).
+    const cut = job.truncated || [];
+    if (!cut.length) return job;
+    const full = { ...job };
+    if (cut.includes("payload") && shown) full.payload = shown.payload;
+    if (cut.includes("result")) {
+      full.result = shown ? shown.result : null;
+      const at = seq;
+      fetch(root.dataset.apiPath, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then((response) => (response.ok ? response.json() : null))
+        .then((row) => { if (row && at === seq) render(row); })
+        .catch(() => {});
+    }
+    return full;
+  }
+
   function live(state, label) {
     const el = field("live");
     el.dataset.state = state;
@@ -101,7 +123,7 @@
           if (data.seq <= seq) return;
           seq = data.seq;
         }
-        render(data.job);
+        render(whole(data.job));
         if (FINAL.has(data.job.status)) live("live", "up to date");
       }
     });

@@ -69,3 +69,24 @@ def test_follow_job_rereads_the_row_when_no_event_comes() -> None:
     seen = [j["status"] for j in follow_job(job.id, timeout=10)]
     thread.join()
     assert seen == ["pending", "completed"]
+
+
+def test_follow_job_yields_whole_payload_and_result_when_events_carry_previews() -> None:
+    body = "b" * 100_000
+    job = job_enqueue(type="email.send", payload={"to": ["a@example.com"], "subject": "s", "body": body}).job
+    result = {"text": "r" * 100_000}
+
+    def worker() -> None:  # events carry previews (JOB_EVENT_PREVIEW_BYTES): the row has it all
+        time.sleep(0.2)
+        emit([job_event("job:active", job, status="active", attempts=1)])
+        QueueJob.objects.filter(pk=job.pk).update(status=JobStatus.COMPLETED, attempts=1, result=result)
+        emit([job_event("job:completed", job, status="completed", attempts=1, result=result)])
+        connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    seen = list(follow_job(job.id, timeout=10))
+    thread.join()
+    assert [j["status"] for j in seen] == ["pending", "active", "completed"]
+    assert all(j["payload"]["body"] == body and "truncated" not in j for j in seen)
+    assert seen[-1]["result"] == result
