@@ -300,6 +300,18 @@ def development_secret_key() -> str:
     return path.read_text().strip()
 
 
+RUN_ENV = VAR / "run.env"
+
+
+def write_run_env(env: dict[str, str]) -> None:
+    """Where this run's servers are, for ``manage.py`` in another shell (read by jobsite/env.py's
+    load_run_env); removed when the run stops. Readable by its owner only: it holds the secret key."""
+    VAR.mkdir(exist_ok=True)
+    fd = os.open(RUN_ENV, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.writelines(f"{name}={env[name]}\n" for name in ("DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"))
+
+
 def api_token_in(output: str) -> str:
     """The API key bootstrap_demo printed (its last line starting with jobs.tokens.TOKEN_PREFIX), or ""."""
     keys = [line.strip() for line in output.splitlines() if line.startswith("jq_")]
@@ -349,6 +361,7 @@ def main() -> int:
     children: list[Child] = []
     try:
         start_services(env, started)
+        write_run_env(env)
         token = ""
         for argv in setup_steps(python):
             if stop.event.is_set():
@@ -376,6 +389,7 @@ def main() -> int:
         say("devstack", f"error: {exc}")
         return 1
     finally:
+        RUN_ENV.unlink(missing_ok=True)
         stop_children(children, grace, stop)
         for handle in reversed(started):
             try:

@@ -7,6 +7,7 @@ error the first time a job runs.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -61,3 +62,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def load_run_env(path: Path) -> bool:
+    """Let a second shell's ``manage.py`` find ``make run``'s servers: while it runs, devstack/run.py
+    writes their URLs (and its DEBUG and SECRET_KEY) to ``var/run.env``. Read only when neither
+    DATABASE_URL nor REDIS_URL is set, so a configured deployment never looks at it."""
+    if os.environ.get("DATABASE_URL") or os.environ.get("REDIS_URL") or not path.is_file():
+        return False
+    for line in path.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip():
+            os.environ.setdefault(name.strip(), value.strip())
+    return True

@@ -17,9 +17,13 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from jobsite.env import env_bool, env_float, env_int, env_list, env_str
+from jobsite.env import env_bool, env_float, env_int, env_list, env_str, load_run_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+load_run_env(BASE_DIR / "var" / "run.env")
+#: A one-shot management command (manage.py marks them; servers and workers are not): it gives up on an
+#: unreachable PostgreSQL after 3 s, not 10, and prints warnings only (README, "Management commands").
+CLI = os.environ.get("JOBS_PROCESS") == "cli"
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY", "")
@@ -118,7 +122,7 @@ _database.setdefault("OPTIONS", {})["pool"] = {
     "min_size": 1,
     "max_size": env_int("DB_POOL_MAX_SIZE", 10, minimum=1),
     #: How long a thread waits for a pooled connection before its query fails (retried where it matters).
-    "timeout": env_float("DB_POOL_TIMEOUT", 10.0, minimum=0.1),
+    "timeout": env_float("DB_POOL_TIMEOUT", 3.0 if CLI else 10.0, minimum=0.1),
 }
 #: Web processes (jobsite/asgi.py marks them) cancel any statement running longer than this, so a
 #: costly request cannot hold the pool's connections: the caller gets 503 (jobsite/db_timeout.py).
@@ -361,7 +365,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
-LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_LEVEL = env_str("LOG_LEVEL", "WARNING" if CLI else "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -374,5 +378,7 @@ LOGGING = {
         "jobs": {"level": LOG_LEVEL},
         "monitoring": {"level": LOG_LEVEL},
         "rq.worker": {"level": "WARNING"},
+        # A command's reconnect attempts are noise: manage.py says in one line what is unreachable.
+        **({"psycopg.pool": {"level": "CRITICAL"}} if CLI else {}),
     },
 }

@@ -56,6 +56,16 @@ def test_make_run_serves_admin_and_api_then_ctrl_c_stops_everything(tmp_path: Pa
         wait_for(lambda: _request(f"{base}/api/jobs/{job['id']}", token[1])[1]["status"] == "completed",
                  timeout=30, message="the job to complete")
 
+        # A second shell, with nothing set, finds this run's servers (var/run.env) as the README says.
+        second_shell = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
+        stats = subprocess.run([sys.executable, "manage.py", "queue_stats"], cwd=ROOT, env=second_shell,
+                               capture_output=True, text=True, timeout=60)
+        assert stats.returncode == 0 and "default" in stats.stdout, stats.stderr
+        waited = subprocess.run([sys.executable, "manage.py", "enqueue_job", "demo.noop", "--wait",
+                                 "--wait-timeout", "30"], cwd=ROOT, env=second_shell, capture_output=True,
+                                text=True, timeout=60)
+        assert waited.returncode == 0 and "completed" in waited.stdout, (waited.stdout, waited.stderr)
+
         # A worker killed (SIGKILL, as the OOM killer would) comes back, and jobs still run.
         worker = next(p for p in psutil.Process(supervisor.pid).children(recursive=True)
                       if p.cmdline()[-1] == "run_worker")
@@ -72,6 +82,7 @@ def test_make_run_serves_admin_and_api_then_ctrl_c_stops_everything(tmp_path: Pa
         assert supervisor.wait(timeout=30) == 0, log.read_text()[-3000:]
         _, alive = psutil.wait_procs(children, timeout=10)
         assert not alive, f"left running: {alive}"
+        assert not (ROOT / "var" / "run.env").exists()  # a later shell does not find servers that are gone
     finally:
         if supervisor.poll() is None:
             os.killpg(supervisor.pid, signal.SIGKILL)
