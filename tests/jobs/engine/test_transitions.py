@@ -54,7 +54,7 @@ def test_cancel_changes_only_waiting_jobs_in_one_statement_and_its_events_need_n
     assert [states[jobs[s].id] for s in jobs] == ["cancelled"] * 3 + ["active", "completed", "failed"]
     assert sorted(e.job_id for e in recorded) == sorted(str(job.id) for job in cancelled)
     for event in recorded:
-        assert event.name == "job:cancelled" and tuple(event.job) == PUBLIC_FIELDS
+        assert event.name == "job:cancelled" and tuple(event.job) == (*PUBLIC_FIELDS, "truncated")
         assert event.job["status"] == "cancelled" and event.job["payload"] == {"seconds": 1.0, "steps": 5}
 
 
