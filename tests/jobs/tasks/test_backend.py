@@ -211,6 +211,11 @@ def test_the_dashboard_offers_only_tasks_declared_public(db: None) -> None:
     client.force_login(make_user("clerk", perms=("view_queuejob", "add_queuejob")))
     page = client.get("/admin/queues/add/").content.decode()
     assert "jobs.jobtypes.demo_tasks.add" in page and "tests.jobs.tasks.sample.add" not in page
+    added = client.post("/admin/queues/add/jobs.jobtypes.demo_tasks.add/",
+                        {"args": "[1, 2]", "kwargs": "{}", "job_queue": "default"})
+    assert added.status_code == 302
+    assert QueueJob.objects.get(type="jobs.jobtypes.demo_tasks.add").payload == {"args": [1, 2], "kwargs": {}}
+    assert client.get("/admin/queues/add/tests.jobs.tasks.sample.add/").status_code == 403
     result = sample.add.enqueue(4, 5)
     job_page = client.get(f"/admin/queues/jobs/{result.id}/").content.decode()
     assert "tests.jobs.tasks.sample.add" in job_page and "args" in job_page and "kwargs" in job_page
