@@ -25,4 +25,4 @@ RUN useradd --system --uid 10001 --no-create-home --home-dir /app app
 USER app
 
 EXPOSE 8000
-CMD ["uvicorn", "jobsite.asgi:application", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "jobsite.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off"]

@@ -66,7 +66,7 @@ def child_specs(python: str, port: int) -> list[ProcSpec]:
     return [
         ProcSpec("web", [python, "-m", "uvicorn", "jobsite.asgi:application",
                          "--host", "127.0.0.1", "--port", str(port), "--ws", "websockets-sansio",
-                         "--timeout-graceful-shutdown", "5"], restart=False),
+                         "--timeout-graceful-shutdown", "5", "--lifespan", "off"], restart=False),  # Django has no lifespan
         ProcSpec("worker-1", [*manage, "run_worker"]),
         ProcSpec("worker-2", [*manage, "run_worker"]),
         ProcSpec("worker-ai", [*manage, "run_worker", "ai"]),

@@ -66,7 +66,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
-    "django_rq",
+    "django_rq",  # its own admin page is off (RQ_SHOW_ADMIN_LINK): /admin/queues/ is the dashboard
     "ninja",  # serves Swagger UI's files itself (no CDN) at /api/docs
     "axes",  # login attempt limits (see "Limits" below)
     "django_tasks",  # Django's Tasks API (the backport of django.tasks); our backend: jobs/tasks/
@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # answers a locked-out login with 429
     "jobsite.db_timeout.StatementTimeoutMiddleware",
+    "jobsite.api_405.ApiMethodNotAllowed",
 ]
 
 ROOT_URLCONF = "jobsite.urls"
@@ -332,6 +333,9 @@ def _webhook_urls(raw: str) -> dict[str, list[str]]:
             urls.setdefault(name, []).append(url)
     return urls
 
+
+#: django-rq's admin page would show RQ's lists beside the real dashboard, as if they were the queues.
+RQ_SHOW_ADMIN_LINK = False
 
 #: Django's Tasks API runs on this engine (README, "Using Django's Tasks API"): every JOB_QUEUES queue
 #: is a task queue; OPTIONS["TASKS"] sets access, max_attempts and timeout per task module path.

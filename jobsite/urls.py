@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from jobs.api.views import api
 from monitoring.health import healthz
@@ -9,4 +10,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("healthz", healthz, name="healthz"),
+    path("", RedirectView.as_view(pattern_name="monitoring:queues")),  # "View site" and a bare URL land here
 ]
