@@ -1,9 +1,10 @@
-"""Set up a demo: superuser, API token and a few jobs of the real types. Safe to run again.
+"""Set up a demo: superuser, API token and a few jobs of the real types, once. Safe to run again.
 
 `make run` runs it on whatever DATABASE_URL names, which may be a real
 database: so it creates the demo superuser (and its token) only when no user
 of that name exists, and never changes an existing user's password or
-rights. DEMO=0 turns it off.
+rights; the demo jobs come with the user, so a second `make run` leaves users, tokens and jobs as they
+were. DEMO=0 turns it off.
 """
 from __future__ import annotations
 
@@ -46,8 +47,8 @@ DEMO_JOBS: list[tuple[str, dict[str, Any]]] = [
 
 
 class Command(BaseCommand):
-    help = ("Create the demo superuser and its API token unless that user exists (an existing user is left as it is), "
-            "and enqueue a few demo jobs. Does nothing with DEMO=0.")
+    help = ("Create the demo superuser, its API token and a few demo jobs unless that user exists (an existing user "
+            "is left as it is, and no jobs are added). Does nothing with DEMO=0.")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--username", default="admin", help="Demo superuser (default: %(default)r)")
@@ -75,7 +76,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"user {username!r} exists: left as it is (password, rights, tokens); "
                               f"no new API token (manage.py create_api_token {username} makes one)")
-        if not no_jobs:
+        if created and not no_jobs:  # a later run changes nothing: no more demo jobs either
             self.enqueue_demo_jobs(user)
         if token is not None:
             self.stdout.write(f"API token 'demo' for {username} ({token.prefix}…); shown only now:")
