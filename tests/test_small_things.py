@@ -1,6 +1,9 @@
 """Small things a newcomer hit (issue 12, items 7 and 10)."""
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from django.test import Client
 
 from jobs.api.tokens import api_token_create
@@ -32,3 +35,25 @@ def test_the_admin_shows_no_second_rq_dashboard(db: None) -> None:
     client.force_login(make_user("boss", perms=("view_queuejob",)))
     page = client.get("/admin/").content.decode()
     assert "Django-RQ" not in page and "django_rq" not in page and "Queues and jobs" in page
+
+
+def test_cancelling_a_running_job_says_the_cancel_was_requested(db: None) -> None:
+    from jobs.engine.enqueue import job_enqueue
+    from jobs.models import QueueJob
+
+    job = job_enqueue(type="demo.sleep", payload={"seconds": 5}).job
+    QueueJob.objects.filter(pk=job.pk).update(status="active")
+    _, key = api_token_create(user=make_user("ops", perms=("view_queuejob", "cancel_queuejob")), name="ops")
+    answer = Client(headers={"authorization": f"Bearer {key}"}).post(f"/api/jobs/{job.id}/cancel")
+    assert answer.status_code == 202
+    assert answer.json()["status"] == "active" and answer.json()["cancel_requested"] is True
+
+
+def test_a_handlers_log_lines_name_its_job(caplog: Any) -> None:
+    from jobs.execution.context import JobLogger
+
+    logger = JobLogger(logging.getLogger("jobs.handler.demo"), {"job_id": "0f3a", "correlation_id": "order-9"})
+    with caplog.at_level(logging.INFO, logger="jobs.handler.demo"):
+        logger.info("resized %d images", 3)
+    assert caplog.records[-1].getMessage() == "job=0f3a correlation_id=order-9 resized 3 images"
+    assert caplog.records[-1].job_id == "0f3a"

@@ -51,6 +51,8 @@ class JobShape(BaseModel):
     run_at: datetime | None
     correlation_id: str | None
     unique_key: str | None
+    cancel_requested: bool = Field(..., description="Someone asked this running job to stop; it stops at its "
+                                   "next progress report or cancel check")
 
 
 class AttemptShape(BaseModel):
@@ -95,6 +97,7 @@ def job_to_dict(job: Any) -> dict[str, Any]:
         "run_at": job.run_at,
         "correlation_id": job.correlation_id or None,
         "unique_key": job.unique_key,
+        "cancel_requested": job.cancel_requested,
     }
 
 

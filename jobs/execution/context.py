@@ -22,6 +22,15 @@ PROGRESS_WRITE_INTERVAL = 0.25
 CANCEL_CHECK_INTERVAL = 0.5
 
 
+class JobLogger(logging.LoggerAdapter):
+    """A handler's logger: its lines name the job (and its correlation id), as the engine's own do."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        extra = self.extra or {}
+        correlation = f" correlation_id={extra['correlation_id']}" if extra.get("correlation_id") else ""
+        return f"job={extra.get('job_id')}{correlation} {msg}", {**kwargs, "extra": {**extra, **kwargs.get("extra", {})}}
+
+
 class JobContext:
     """Handed to every handler: the typed payload, ``progress()``, ``logger`` and ``cancel_requested``."""
 
@@ -36,10 +45,8 @@ class JobContext:
         #: In a worker's slots, progress goes to its writer thread (jobs.execution.progress); under plain
         #: rqworker it is written here.
         self._writer = writer
-        self.logger = logging.LoggerAdapter(
-            logging.getLogger(f"jobs.handler.{claim.type}"),
-            {"job_id": str(claim.job_id), "correlation_id": claim.correlation_id},
-        )
+        self.logger = JobLogger(logging.getLogger(f"jobs.handler.{claim.type}"),
+                                {"job_id": str(claim.job_id), "correlation_id": claim.correlation_id})
         self.percent = 0
         self.stage = ""
         self.message = ""
