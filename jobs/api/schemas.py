@@ -113,6 +113,8 @@ class EnqueueOut(Schema):
     status: JobStatus | None = Field(None, description="Left out of a duplicate's answer unless the caller "
                                      "may view jobs: the live job may be someone else's")
     status_url: str | None = Field(None, description="Absolute path of GET /api/jobs/{id}")
+    warnings: list[str] = Field(default_factory=list, description="What the job's type knows will go wrong, "
+                                "e.g. a time limit shorter than the payload needs")
 
 
 MAX_BULK = 1000

@@ -40,7 +40,7 @@ from jobs.api.schemas import (
 from jobs.core.access import allows, enqueue_refusals, may_enqueue
 from jobs.core.errors import EnqueueRefused, InvalidTransition, JobTypeError
 from jobs.core.permissions import ADD, CANCEL, PAUSE, RETRY, VIEW
-from jobs.core.registry import all_job_types, get_job_type
+from jobs.core.registry import all_job_types, get_job_type, time_warning
 from jobs.core.shape import AttemptShape, JobShape, attempt_to_dict, job_to_dict
 from jobs.engine.audit import audit_record
 from jobs.engine.build import timeout_ceiling
@@ -198,7 +198,10 @@ def job_create(request: HttpRequest, body: EnqueueIn) -> Status:
         if result.created:
             audit_record(actor=caller.actor, action="enqueue", count=1, object_id=result.job.id,
                          detail=f"{result.job.type} on {result.job.queue}")
-    return Status(202 if result.created else 200, _accepted(result.job, caller, created=result.created))
+    answer = _accepted(result.job, caller, created=result.created)
+    if result.created and (warning := time_warning(result.job.type, result.job.payload, result.job.timeout)):
+        answer["warnings"] = [warning]
+    return Status(202 if result.created else 200, answer)
 
 
 @api.post("/jobs/bulk", auth=api_auth(ADD), url_name="job_create_bulk", tags=["jobs"],

@@ -47,10 +47,21 @@ class JobType:
     access: Access = "public"
     #: The longest time limit a caller may ask for (None: the queue's ``max_timeout``).
     max_timeout: float | None = None
+    #: The least time a payload needs, where that is knowable (``demo.sleep``: its seconds): a job whose
+    #: time limit is shorter is flagged when it is enqueued (``time_warning``).
+    min_time: Callable[[Any], float] | None = None
 
     @property
     def enqueue_permission(self) -> str:
         return f"jobs.enqueue_{self.name}"
+
+    def time_warning(self, payload: pydantic.BaseModel, timeout: float) -> str | None:
+        """Why this job will time out, if its payload says so; None otherwise."""
+        needed = self.min_time(payload) if self.min_time is not None else 0.0
+        if needed >= timeout:
+            return (f"{self.name} needs at least {needed:g} s but its time limit is {timeout:g} s: it will time out; "
+                    f"ask for a longer timeout")
+        return None
 
     def enqueue_access(self) -> Access:
         """The declared access, unless the JOB_TYPE_ACCESS setting overrides it for this deployment."""
@@ -110,6 +121,7 @@ def job_type(
     unique: bool | UniqueKeyFn = False,
     access: Access = "public",
     max_timeout: float | None = None,
+    min_time: Callable[[Any], float] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated function as the handler of job type ``name``."""
 
@@ -132,6 +144,7 @@ def job_type(
             unique=unique,
             access=access,
             max_timeout=max_timeout,
+            min_time=min_time,
             description=(handler.__doc__ or "").strip().split("\n\n")[0],
         )
         return handler
@@ -183,6 +196,12 @@ def get_job_type(name: str, *, load: bool = False) -> JobType:
         f"unknown job type {name!r}",
         [{"field": "type", "message": f"unknown job type; known types: {known}", "type": "unknown_type"}],
     )
+
+
+def time_warning(type_name: str, payload: Any, timeout: float) -> str | None:
+    """The type's warning for a job of ``payload`` under a ``timeout`` time limit (``JobType.min_time``)."""
+    jt = get_job_type(type_name)
+    return jt.time_warning(jt.validate(payload), timeout) if jt.min_time is not None else None
 
 
 def all_job_types() -> list[JobType]:

@@ -47,7 +47,7 @@ def noop(ctx: JobContext) -> None:
     """Does nothing; measures the engine's own overhead."""
 
 
-@job_type("demo.sleep", payload=SleepPayload)
+@job_type("demo.sleep", payload=SleepPayload, min_time=lambda p: p.seconds)
 def sleep(ctx: JobContext) -> dict:
     """Sleeps, reporting progress in steps (a stand-in for slow work)."""
     payload: SleepPayload = ctx.payload  # type: ignore[assignment]
@@ -69,7 +69,7 @@ def spin(ctx: JobContext) -> dict:
     return {"loops": loops}
 
 
-@job_type("demo.async_sleep", payload=SleepPayload)
+@job_type("demo.async_sleep", payload=SleepPayload, min_time=lambda p: p.seconds)
 async def async_sleep(ctx: JobContext) -> dict:
     """``async def`` handler: sleeps on the worker's event loop, reporting progress in steps."""
     payload: SleepPayload = ctx.payload  # type: ignore[assignment]

@@ -14,7 +14,7 @@ from django.urls import reverse
 from jobs.core import permissions
 from jobs.core.access import enqueue_refusals, enqueueable_types, may_enqueue, session_actor
 from jobs.core.errors import EnqueueRefused, JobTypeError
-from jobs.core.registry import get_job_type
+from jobs.core.registry import get_job_type, time_warning
 from jobs.engine.enqueue import job_enqueue
 from jobs.models import JobSource
 from jobs.selectors.jobs import job_get
@@ -63,6 +63,8 @@ def add_job(request: HttpRequest, type_name: str) -> HttpResponse:
                                description=f"{job.type} on {job.queue}" + (f", run again from {source.id}"
                                                                           if source else ""))
                     messages.success(request, f"Job {job.type} added to queue {job.queue}.")
+                    if warning := time_warning(job.type, job.payload, job.timeout):
+                        messages.warning(request, warning)
                 else:
                     messages.warning(request, "A live job already holds that unique key: this is that job.")
                 return HttpResponseRedirect(reverse("monitoring:job_progress", args=[job.id]))
@@ -72,7 +74,7 @@ def add_job(request: HttpRequest, type_name: str) -> HttpResponse:
             initial["job_queue"] = request.GET["queue"]
         if source is not None:
             initial = {**(source.payload if isinstance(source.payload, dict) else {}),
-                       "job_queue": source.queue, "job_priority": source.priority}
+                       "job_queue": source.queue, "job_priority": source.priority, "job_timeout": source.timeout}
         form = AddJobForm(job_type, initial=initial)
     title = f"Run {job_type.name} again" if source else f"Add {job_type.name}"
     return render(request, "admin/queues/dashboard/add_job.html", page_context(

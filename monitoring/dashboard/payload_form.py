@@ -17,11 +17,12 @@ from django import forms
 from jobs.core.config import PRIORITY_RANGE, get_config
 from jobs.core.errors import JobTypeError
 from jobs.core.registry import JobType
+from jobs.engine.build import timeout_ceiling
 
 #: Text longer than this (or unbounded) gets a text area instead of a one-line input.
 LONG_TEXT = 2000
 #: Prefixes of the job-option fields, so that payload property names never clash with them.
-OPTION_FIELDS = ("job_queue", "job_priority", "job_delay", "job_unique_key")
+OPTION_FIELDS = ("job_queue", "job_priority", "job_timeout", "job_delay", "job_unique_key")
 
 
 def _resolve(schema: dict[str, Any], prop: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -142,6 +143,12 @@ class AddJobForm(forms.Form):
             label="Priority", required=False, coerce=int, empty_value=None,
             choices=[("", f"default ({job_type.default_priority()})")] + [(p, str(p)) for p in PRIORITY_RANGE],
             help_text="0 runs first, 9 last")
+        longest = timeout_ceiling(job_type)
+        self.fields["job_timeout"] = forms.FloatField(
+            label="Time limit", required=False, min_value=0.001, max_value=longest,
+            widget=forms.NumberInput(attrs={"placeholder": f"{job_type.default_timeout():g}", "step": "any"}),
+            help_text=f"seconds the handler may run (empty: the type's {job_type.default_timeout():g} s; "
+                      f"at most {longest:g} s)")
         self.fields["job_delay"] = forms.FloatField(label="Delay", required=False, min_value=0,
                                                     help_text="seconds before it may run (empty: now)")
         self.fields["job_unique_key"] = forms.CharField(
@@ -171,13 +178,14 @@ class AddJobForm(forms.Form):
             "payload": self.payload(),
             "queue": data["job_queue"],
             "priority": data.get("job_priority"),
+            "timeout": data.get("job_timeout") or None,
             "delay": data.get("job_delay") or None,
             "unique_key": data.get("job_unique_key") or None,
         }
 
     def add_job_errors(self, exc: JobTypeError) -> None:
         """Put the job type's own validation errors next to the fields they concern."""
-        options = {"queue": "job_queue", "priority": "job_priority", "delay": "job_delay",
+        options = {"queue": "job_queue", "priority": "job_priority", "timeout": "job_timeout", "delay": "job_delay",
                    "unique_key": "job_unique_key"}
         for error in exc.errors or [{"field": "", "message": str(exc)}]:
             parts = str(error.get("field", "")).split(".")

@@ -127,7 +127,7 @@ def test_a_duplicate_shows_only_its_id_to_a_caller_who_cannot_view(db: None) -> 
     blind = bearer("add_queuejob", name="blind")
     answer = post(blind, "/api/jobs", {"type": "demo.noop", "unique_key": "k"})
     assert answer.status_code == 200 and answer.json() == {"id": answer.json()["id"], "status": None,
-                                                           "status_url": None}
+                                                           "status_url": None, "warnings": []}
 
 
 # --- Dashboard ---------------------------------------------------------------------

@@ -90,7 +90,7 @@ def test_post_job_returns_202_with_status_url_and_records_the_caller(api: Client
                                             "correlation_id": "req-1", "max_attempts": 2, "timeout": 5})
     assert response.status_code == 202
     body = response.json()
-    assert body == {"id": body["id"], "status": "pending", "status_url": f"/api/jobs/{body['id']}"}
+    assert body == {"id": body["id"], "status": "pending", "status_url": f"/api/jobs/{body['id']}", "warnings": []}
     job = QueueJob.objects.get(pk=body["id"])
     assert (job.type, job.queue, job.priority, job.max_attempts, job.timeout) == ("demo.sleep", "default", 3, 2, 5)
     assert job.payload == {"seconds": 0.1, "steps": 5}

@@ -59,7 +59,7 @@ def test_fields_follow_the_model() -> None:
     assert [c[0] for c in f["colour"].choices] == ["red", "blue"]
     assert isinstance(f["contact"], forms.EmailField) and not f["contact"].required
     assert isinstance(f["extra"], PrettyJSONField) and "JSON" in f["extra"].help_text
-    assert list(form.fields)[-4:] == ["job_queue", "job_priority", "job_delay", "job_unique_key"]
+    assert list(form.fields)[-5:] == ["job_queue", "job_priority", "job_timeout", "job_delay", "job_unique_key"]
 
 
 def test_cleaned_payload_leaves_empty_optional_fields_to_the_models_defaults() -> None:
