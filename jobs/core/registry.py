@@ -16,7 +16,7 @@ from typing import Any, Literal
 import pydantic
 from django.conf import settings
 
-from jobs.core.config import get_config
+from jobs.core.config import Retention, get_config
 from jobs.core.errors import JobTypeError
 from jobs.core.retry import RetryPolicy
 
@@ -50,6 +50,9 @@ class JobType:
     #: The least time a payload needs, where that is knowable (``demo.sleep``: its seconds): a job whose
     #: time limit is shorter is flagged when it is enqueued (``time_warning``).
     min_time: Callable[[Any], float] | None = None
+    #: Its own retention, counted apart from its queue's (None: the queue's; jobs/plugins/pruner.py).
+    keep_completed: Retention | None = None
+    keep_failed: Retention | None = None
 
     @property
     def enqueue_permission(self) -> str:

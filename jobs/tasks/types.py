@@ -13,7 +13,7 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobs.core.config import get_config
+from jobs.core.config import Retention, get_config
 from jobs.core.registry import Access, JobType, register
 from jobs.core.retry import RetryPolicy
 from jobs.execution.context import JobContext
@@ -38,13 +38,18 @@ class TaskOptions:
     #: As JOB_QUEUES has it: ("sequence", [1, 5, 30]), ("exponential", 2) or ("fixed", 5).
     backoff: tuple[str, Any] | None = None
     timeout: float | None = None
+    #: As JOB_QUEUES has them: (max count, max age in s), either None; the task's jobs are then kept apart
+    #: from their queue's retention.
+    keep_completed: Retention | None = None
+    keep_failed: Retention | None = None
 
     @classmethod
     def parse(cls, path: str, raw: dict[str, Any]) -> TaskOptions:
-        unknown = set(raw) - {"access", "max_attempts", "backoff", "timeout"}
+        unknown = set(raw) - {"access", "max_attempts", "backoff", "timeout", "keep_completed", "keep_failed"}
         if unknown:
             raise ImproperlyConfigured(f"OPTIONS['TASKS'][{path!r}]: unknown options {', '.join(sorted(unknown))}")
-        return cls(**{**raw, "backoff": tuple(raw["backoff"]) if raw.get("backoff") else None})
+        kept = {key: Retention(*raw[key]) for key in ("keep_completed", "keep_failed") if raw.get(key) is not None}
+        return cls(**{**raw, "backoff": tuple(raw["backoff"]) if raw.get("backoff") else None, **kept})
 
     def retry(self, queue: str) -> RetryPolicy | None:
         """The task's own retry policy, or None for its queue's."""
@@ -75,6 +80,8 @@ def register_task(task: Task, options: TaskOptions) -> JobType:
         retry=options.retry(task.queue_name),
         timeout=options.timeout,
         access=options.access,
+        keep_completed=options.keep_completed,
+        keep_failed=options.keep_failed,
         description=(task.func.__doc__ or "").strip().split("\n\n")[0],
     ), replace=True)
 

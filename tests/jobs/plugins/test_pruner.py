@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -15,6 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from jobs.core.config import get_config
+from jobs.engine.enqueue import job_enqueue
 from jobs.models import QueueJob
 from jobs.plugins.pruner import prune_jobs
 
@@ -95,3 +97,31 @@ def test_a_policy_keeping_none_deletes_every_finished_job_of_its_states(settings
         assert set(QueueJob.objects.values_list("id", flat=True)) == {j.id for j in failed}
     finally:
         get_config.cache_clear()
+
+
+@pytest.mark.django_db
+def test_a_type_with_its_own_retention_is_counted_apart_from_its_queue(settings: Any) -> None:
+    """A Django task's OPTIONS may keep its jobs longer (or shorter) than its queue does."""
+    from dataclasses import replace as with_
+
+    from jobs.core.config import Retention
+    from jobs.core.registry import _registry
+
+    settings.JOB_QUEUES = {**settings.JOB_QUEUES, "default": {**settings.JOB_QUEUES["default"],
+                                                              "keep_completed": (2, None)}}
+    noop, sleep = _registry["demo.noop"], _registry["demo.sleep"]
+    _registry["demo.sleep"] = with_(sleep, keep_completed=Retention(5, None))
+    try:
+        finished = timezone.now()
+        for n in range(8):
+            for type_name in ("demo.noop", "demo.sleep"):
+                job = job_enqueue(type=type_name, payload={}).job
+                QueueJob.objects.filter(pk=job.pk).update(status="completed",
+                                                          finished_at=finished - timedelta(minutes=n))
+        counts = {(c.queue, c.policy): c.count for c in prune_jobs()}
+    finally:
+        _registry["demo.sleep"] = sleep
+    assert noop is _registry["demo.noop"]
+    assert counts[("default", "completed")] == 6 and counts[("type demo.sleep", "completed")] == 3
+    assert QueueJob.objects.filter(type="demo.noop").count() == 2
+    assert QueueJob.objects.filter(type="demo.sleep").count() == 5

@@ -263,3 +263,18 @@ def test_the_backends_contract(db: None) -> None:
 def test_priorities_map_onto_bands_in_order() -> None:
     bands = [priority_band(p) for p in range(100, -101, -1)]
     assert bands[0] == 0 and bands[100] == 5 and bands[-1] == 9 and bands == sorted(bands)
+
+
+def test_a_task_may_keep_its_own_retention(db: None, settings: Any) -> None:
+    from jobs.core.config import Retention
+    from jobs.core.registry import get_job_type
+    from jobs.plugins.pruner import prune_jobs
+
+    settings.TASKS = {"default": {**settings.TASKS["default"], "OPTIONS": {"TASKS": {
+        "tests.jobs.tasks.sample.record": {"keep_completed": [1, None]}}}}}
+    first, second = sample.record.enqueue("a"), sample.record.enqueue("b")
+    assert get_job_type("tests.jobs.tasks.sample.record").keep_completed == Retention(1, None)
+    QueueJob.objects.filter(pk__in=[first.id, second.id]).update(status="completed", finished_at=timezone.now())
+    counts = {(c.queue, c.policy): c.count for c in prune_jobs()}
+    assert counts[("type tests.jobs.tasks.sample.record", "completed")] == 1
+    assert QueueJob.objects.filter(type="tests.jobs.tasks.sample.record").count() == 1
