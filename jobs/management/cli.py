@@ -27,7 +27,7 @@ from jobs.core.shape import job_to_dict, jsonable
 from jobs.core.states import FINAL_STATES
 from jobs.events import stream
 from jobs.models import QueueJob
-from jobs.selectors.jobs import MIN_ID_PREFIX, job_get, jobs_with_id_prefix
+from jobs.selectors.jobs import MIN_ID_PREFIX, job_get, jobs_named
 
 #: Exit code for input the engine refused (bad JSON, unknown type, payload errors).
 EXIT_INVALID = 2
@@ -242,10 +242,7 @@ def follow_job(
 def find_job(raw: str) -> QueueJob:
     """The job a person named by its id or a unique prefix of it (6+ characters, as the dashboard
     shows ids); LookupError says why not, listing the candidates of an ambiguous prefix."""
-    job = job_get(raw)
-    if job is not None:
-        return job
-    found = jobs_with_id_prefix(raw, limit=6)
+    found = jobs_named(raw, limit=6)
     if len(found) == 1:
         return found[0]
     if not found:

@@ -32,6 +32,13 @@ def jobs_with_id_prefix(prefix: str, *, limit: int = 5) -> list[QueueJob]:
     return list(QueueJob.objects.filter(pk__gte=low, pk__lte=high).order_by("pk")[:limit])
 
 
+def jobs_named(text: str, *, limit: int = 5) -> list[QueueJob]:
+    """The job a person means by ``text``: the one with that id, else those whose id starts with it
+    (the dashboard's search box and the commands; more than one means the prefix is ambiguous)."""
+    job = job_get(text)
+    return [job] if job is not None else jobs_with_id_prefix(text, limit=limit)
+
+
 def job_list(
     *,
     status: str | None = None,

@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from jobs.selectors.filters import FilterError, JobFilter
-from jobs.selectors.jobs import job_get, jobs_with_id_prefix
+from jobs.selectors.jobs import jobs_named
 from jobs.selectors.paging import InvalidCursor, keyset_page
 from monitoring.dashboard import access
 from monitoring.dashboard.views import PAGE_SIZE, job_rows, page_context
@@ -20,10 +20,9 @@ def search(request: HttpRequest) -> HttpResponse:
     q = (request.GET.get("q") or "").strip()
     if not q:
         return HttpResponseRedirect(reverse("monitoring:queues"))
-    job = job_get(q)
-    prefixed = [] if job is not None else jobs_with_id_prefix(q, limit=2)
-    if job is not None or len(prefixed) == 1:
-        return HttpResponseRedirect(reverse("monitoring:job_progress", args=[(job or prefixed[0]).id]))
+    named = jobs_named(q, limit=2)
+    if len(named) == 1:
+        return HttpResponseRedirect(reverse("monitoring:job_progress", args=[named[0].id]))
     error, page = None, None
     try:
         job_filter = JobFilter(q=q)
