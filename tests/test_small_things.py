@@ -57,3 +57,22 @@ def test_a_handlers_log_lines_name_its_job(caplog: Any) -> None:
         logger.info("resized %d images", 3)
     assert caplog.records[-1].getMessage() == "job=0f3a correlation_id=order-9 resized 3 images"
     assert caplog.records[-1].job_id == "0f3a"
+
+
+def test_the_job_page_says_once_who_added_a_job_and_how(db: None) -> None:
+    from jobs.models import QueueJob
+
+    client = Client()
+    client.force_login(make_user("ada", perms=("view_queuejob", "add_queuejob")))
+    client.post("/admin/queues/add/demo.noop/", {"job_queue": "default"})
+    page = client.get(f"/admin/queues/jobs/{QueueJob.objects.get().id}/").content.decode()
+    assert "added from the dashboard by ada" in page and "created" in page
+    assert "by admin by" not in page and "(dashboard)" not in page
+
+
+def test_type_descriptions_show_code_not_backticks(db: None) -> None:
+    client = Client()
+    client.force_login(make_user("ada", perms=("view_queuejob", "add_queuejob")))
+    page = client.get("/admin/queues/add/").content.decode()
+    assert "Fails its first <code>failures</code> attempts" in page
+    assert "<code>async def</code> handler" in page and "``" not in page

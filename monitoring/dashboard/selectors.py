@@ -148,19 +148,33 @@ class JobDetail:
     timeline: list[TimelineEntry]
     history: list[AuditEntry]
 
+    @property
+    def origin(self) -> str:
+        return job_origin(self.job)
 
-def _by_whom(job: QueueJob) -> str:
-    who = f"by {job.get_source_display().lower()}"
+
+#: Where a job came from, as the job page says it ("from the dashboard by ada").
+SOURCE_PHRASES = {"api": "through the API", "admin": "from the dashboard", "command": "by a command",
+                  "schedule": "by a schedule", "python": "from Python code", "webhook": "for a webhook"}
+
+
+def job_origin(job: QueueJob) -> str:
+    """Who added the job and through what, said once ("from the dashboard by admin", "through the API by
+    ci (token ci)", "by a schedule (nightly)")."""
+    origin = SOURCE_PHRASES.get(job.source, job.source)
     if job.created_by_id:
-        who += f" by {job.created_by}"
-    if job.source_detail:
-        who += f" ({job.source_detail})"
-    return who
+        origin += f" by {job.created_by}"
+    detail = job.source_detail
+    if job.source == "api" and detail:
+        detail = "a session" if detail == "session" else f"token {detail}"
+    if detail and detail != "dashboard":
+        origin += f" ({detail})"
+    return origin
 
 
 def job_timeline(job: QueueJob, attempts: list[JobAttempt],
                  history: list[AuditEntry]) -> list[TimelineEntry]:
-    entries = [TimelineEntry(job.created_at, "created", f"{_by_whom(job)}, on queue {job.queue}, priority {job.priority}")]
+    entries = [TimelineEntry(job.created_at, "created", f"{job_origin(job)}, on queue {job.queue}, priority {job.priority}")]
     if job.status == JobStatus.SCHEDULED and job.run_at:
         entries.append(TimelineEntry(job.run_at, "scheduled to run", "", "info"))
     for attempt in attempts:

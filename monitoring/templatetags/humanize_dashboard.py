@@ -1,10 +1,13 @@
 """Small filters for the dashboard templates (no django.contrib.humanize in INSTALLED_APPS)."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from django import template
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
 
@@ -46,3 +49,14 @@ def seconds(value: float | None) -> str:
     if value < 120:
         return f"{value:.2f} s"
     return f"{value / 60:.1f} min"
+
+
+_CODE = re.compile(r"``(.+?)``|`([^`]+)`")
+
+
+@register.filter
+def docstring(text: str | None) -> SafeString:
+    """A job type's description as written in its docstring: ``code`` and `code` shown as code, not backticks."""
+    escaped = escape(text or "")
+    return mark_safe(_CODE.sub(lambda m: f"<code>{m.group(1) or m.group(2)}</code>", escaped))  # noqa: S308 (escaped above)
+
