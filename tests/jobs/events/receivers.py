@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from jobs.events.webhooks import WEBHOOK_JOB_TYPE
+from jobs.models import QueueJob
+
 #: How far a receiver lets X-Webhook-Timestamp stray from its clock (the replay window).
 TOLERANCE = 300
 
@@ -91,3 +94,8 @@ class Dripper:
     def close(self) -> None:
         self.stopped.set()
         self.listener.close()
+
+
+def deliveries() -> list[QueueJob]:
+    """The webhook delivery jobs written so far, oldest first."""
+    return list(QueueJob.objects.filter(type=WEBHOOK_JOB_TYPE).order_by("created_at"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from jobs.events.webhooks import WEBHOOK_JOB_TYPE
 from jobs.execution.runner import run_job
 from jobs.models import QueueJob
 from tests.jobs.api.test_views import bearer_client, make_user, post_json
-from tests.jobs.events.receivers import Dripper, Receiver
+from tests.jobs.events.receivers import Dripper, Receiver, deliveries
 
 SECRET = "test-webhook-secret"
 EVENT = {"type": "job.event", "event": "job:failed", "job": {"id": "x"}, "at": "now"}
@@ -27,17 +26,6 @@ EVENT = {"type": "job.event", "event": "job:failed", "job": {"id": "x"}, "at": "
 INSIDE = ("http://127.0.0.1:8000/x", "http://10.0.0.5/x", "http://169.254.169.254/latest/meta-data/",
           "http://[::1]:8000/x", "http://localhost:8000/x", "http://[::ffff:127.0.0.1]/x", "http://2130706433/x",
           "http://0.0.0.0/x", "http://224.0.0.1/x", "http://192.168.1.1/x", "http://[fe80::1]/x")
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    rec = Receiver()
-    yield rec
-    rec.close()
-
-
-def deliveries() -> list[QueueJob]:
-    return list(QueueJob.objects.filter(type=WEBHOOK_JOB_TYPE).order_by("created_at"))
 
 
 @pytest.mark.django_db

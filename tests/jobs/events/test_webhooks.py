@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -22,24 +21,13 @@ from jobs.models import QueueJob
 from jobsite.settings import _webhook_allowed_hosts, _webhook_urls
 from tests.conftest import Processes, wait_for
 from tests.jobs.api.test_views import bearer_client, make_user, post_json
-from tests.jobs.events.receivers import Receiver, verify
+from tests.jobs.events.receivers import Receiver, deliveries, verify
 
 SECRET = "test-webhook-secret"
 #: A public address: enqueue accepts it without DNS; these tests never connect to it.
 PUBLIC = "https://93.184.215.14/in"
 #: What the tests' own process needs to reach the loopback receivers.
 loopback_hooks = override_settings(WEBHOOK_SECRET=SECRET, WEBHOOK_ALLOWED_HOSTS=["127.0.0.1"])
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    rec = Receiver()
-    yield rec
-    rec.close()
-
-
-def deliveries() -> list[QueueJob]:
-    return list(QueueJob.objects.filter(type=WEBHOOK_JOB_TYPE).order_by("created_at"))
 
 
 def events_of(receiver: Receiver) -> list[str]:
