@@ -78,13 +78,15 @@ class Claim:
     webhook_url: str = ""
 
     @classmethod
-    def of(cls, job: Any, attempt_id: int) -> Claim:
-        """From a job row (a QueueJob or a ``_job_rows`` row) and the attempt opened for it."""
+    def of(cls, job: Any, attempt_id: int, *, shape: dict[str, Any] | None = None) -> Claim:
+        """From a job row (a QueueJob or a ``_job_rows`` row) and the attempt opened for it; ``shape``:
+        the row's event shape when the caller has it already (the claim's own job:active event)."""
         return cls(
             job_id=job.id, type=job.type, queue=job.queue, priority=job.priority, payload=job.payload,
             attempt=job.attempts, charged=job.attempts - job.interruptions, max_attempts=job.max_attempts,
             retry_policy=job.retry_policy, timeout=job.timeout, correlation_id=job.correlation_id,
-            attempt_id=attempt_id, shape=event_shape(jsonable(job_to_dict(job))), webhook_url=job.webhook_url or "",
+            attempt_id=attempt_id, shape=shape if shape is not None else event_shape(jsonable(job_to_dict(job))),
+            webhook_url=job.webhook_url or "",
         )
 
 
@@ -117,8 +119,8 @@ def jobs_claim(job_ids: Sequence[str | uuid.UUID], *, worker: str, pid: int, lea
     params = {"ids": [str(job_id) for job_id in job_ids], "worker": worker, "pid": pid, "lease": lease}
     with state_change():  # with the webhook deliveries of job:active
         jobs = _job_rows(_CLAIM_SQL, params)
-        publish_on_commit(jobs, "job:active")
-    return [Claim.of(job, job.attempt_id) for job in jobs]
+        events = publish_on_commit(jobs, "job:active")
+    return [Claim.of(job, job.attempt_id, shape=event.job) for job, event in zip(jobs, events, strict=True)]
 
 
 def job_claim(job_id: str | uuid.UUID, *, worker: str, pid: int, lease: float) -> Claim | None:

@@ -25,7 +25,7 @@ from jobs.core.states import JobStatus
 from jobs.core.transport import Dispatch
 from jobs.engine.deliveries import delivery_jobs
 from jobs.engine.dispatch import dispatch
-from jobs.events.emit import emit, job_event
+from jobs.events.emit import JobEvent, emit, job_event
 from jobs.events.webhooks import webhooks_enabled
 from jobs.models import QueueJob
 
@@ -37,14 +37,16 @@ def state_change() -> AbstractContextManager[Any]:
     return transaction.atomic(savepoint=False) if webhooks_enabled() else nullcontext()
 
 
-def publish_on_commit(jobs: Sequence[QueueJob | Any], event: str | None) -> None:
+def publish_on_commit(jobs: Sequence[QueueJob | Any], event: str | None) -> list[JobEvent]:
     """Write the webhook deliveries of ``event`` for ``jobs`` now; after commit, dispatch those of
     ``jobs`` (and of the deliveries) that are pending with a fresh hand-over (``rq_id``) in one Redis
     round trip, and emit the events. ``jobs`` are QueueJob instances or rows with the same attributes
-    (jobs.engine.attempts reads its rows with a cursor)."""
+    (jobs.engine.attempts reads its rows with a cursor). Returns the events of ``jobs``, in order, so a
+    caller that needs their public shapes (the claim) does not build them again."""
     if not jobs:
-        return
+        return []
     events = [job_event(event, job) for job in jobs] if event else []
+    own = list(events)
     deliveries = delivery_jobs(events, now=timezone.now()) if events else []
     if deliveries:
         if not connection.in_atomic_block:
@@ -61,3 +63,4 @@ def publish_on_commit(jobs: Sequence[QueueJob | Any], event: str | None) -> None
         emit(events)
 
     transaction.on_commit(publish)
+    return own
