@@ -1,5 +1,5 @@
 """The one step of every state change: its webhook deliveries in its transaction; after commit,
-hand pending jobs to Redis, then emit events.
+emit events, then hand pending jobs to Redis.
 
 Writers (jobs.engine.transitions, jobs.engine.attempts, jobs.engine.enqueue)
 get their rows back from ``UPDATE … RETURNING j.*`` / ``INSERT`` and pass them
@@ -25,7 +25,7 @@ from jobs.core.states import JobStatus
 from jobs.core.transport import Dispatch
 from jobs.engine.deliveries import delivery_jobs
 from jobs.engine.dispatch import dispatch
-from jobs.events.emit import JobEvent, emit, job_event
+from jobs.events.emit import JobEvent, emit, flush, job_event
 from jobs.events.webhooks import webhooks_enabled
 from jobs.models import QueueJob
 
@@ -58,9 +58,12 @@ def publish_on_commit(jobs: Sequence[QueueJob | Any], event: str | None) -> list
              for job in jobs if job.status == JobStatus.PENDING and job.rq_id]
 
     def publish() -> None:
-        if items:
-            dispatch(items)
         emit(events)
+        if items:
+            # The events are numbered before any worker can see the jobs, so whatever a worker then emits
+            # numbers higher: a view ordered by sequence never shows "pending" after "active".
+            flush()
+            dispatch(items)
 
     transaction.on_commit(publish)
     return own

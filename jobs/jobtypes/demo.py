@@ -40,6 +40,8 @@ class FailPayload(BaseModel):
 
 class FlakyPayload(BaseModel):
     failures: int = Field(2, ge=0, le=100, description="Attempts that fail before one succeeds")
+    steps: int = Field(0, ge=0, le=100, description="Progress stages each attempt reports before it fails or succeeds")
+    step_seconds: float = Field(0.0, ge=0, le=60, description="How long each stage takes")
 
 
 @job_type("demo.noop", payload=NoopPayload)
@@ -91,8 +93,11 @@ def fail(ctx: JobContext) -> None:
 
 @job_type("demo.flaky", payload=FlakyPayload, retry=FAST_RETRY)
 def flaky(ctx: JobContext) -> dict:
-    """Fails its first `failures` attempts, then succeeds."""
+    """Fails its first `failures` attempts, then succeeds; each attempt reports `steps` stages first."""
     payload: FlakyPayload = ctx.payload  # type: ignore[assignment]
+    for step in range(payload.steps):
+        ctx.progress(100 * step / payload.steps, stage=f"step {step + 1}/{payload.steps}")
+        time.sleep(payload.step_seconds)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM jobs_jobattempt WHERE job_id = %s AND outcome IN ('error', 'timeout')",

@@ -24,7 +24,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from jobs.core.access import Actor, command_actor
 from jobs.core.errors import JobTypeError
 from jobs.core.shape import job_to_dict, jsonable
-from jobs.core.states import FINAL_STATES
+from jobs.core.states import FINAL_STATES, JobStatus
 from jobs.events import stream
 from jobs.models import QueueJob
 from jobs.selectors.jobs import MIN_ID_PREFIX, job_get, jobs_named
@@ -161,6 +161,25 @@ def render_progress(percent: int, *, status: str = "", stage: str = "", message:
     return f"[{'#' * filled}{'-' * (width - filled)}] {percent:3d}% " + " · ".join(parts)
 
 
+def job_progress_line(job: dict[str, Any], *, width: int = 30) -> str:
+    """A followed job's line: which attempt it is on, and the progress only while an attempt runs, so a
+    retry reads as a new attempt rather than progress going back, and a finished job as finished."""
+    status, attempts, most = job["status"], job["attempts"], job["max_attempts"]
+    progress = job["progress"]
+    if status == JobStatus.ACTIVE:
+        return render_progress(progress["percent"], status=f"active · attempt {attempts} of {most}",
+                               stage=progress["stage"], message=progress["message"], width=width)
+    if status == JobStatus.RETRYING:
+        error = shorten(job["error"] or "", 80)
+        return render_progress(0, status=f"retrying · attempt {attempts} of {most} failed", stage=error, width=width)
+    if status == JobStatus.COMPLETED:
+        return render_progress(100, status="completed", width=width)
+    if status in FINAL_STATES:
+        return render_progress(progress["percent"], status=f"{status} after {attempts} attempt(s)", width=width)
+    waiting = f"{status} · attempt {attempts + 1} of {most} next" if attempts else status
+    return render_progress(0, status=waiting, width=width)
+
+
 # --- following a job --------------------------------------------------------------
 
 
@@ -227,8 +246,13 @@ def follow_job(
                         yield job
             if changed is None and clock() - checked >= ROW_RECHECK:
                 checked = clock()
+                try:
+                    before = stream.current_seq(key)  # events up to here are older than the row read next
+                except redis.RedisError:
+                    before = seq
                 row = _read_row(job_id)
                 if (row["status"], row["attempts"]) != (job["status"], job["attempts"]):
+                    seq = max(seq, before)
                     job = row
                     yield job
         else:

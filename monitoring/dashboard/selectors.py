@@ -2,6 +2,7 @@
 (jobs.selectors.counts), so a page answers in milliseconds whether the job table holds a thousand rows or millions."""
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -174,29 +175,34 @@ def job_origin(job: QueueJob) -> str:
 
 def job_timeline(job: QueueJob, attempts: list[JobAttempt],
                  history: list[AuditEntry]) -> list[TimelineEntry]:
-    entries = [TimelineEntry(job.created_at, "created", f"{job_origin(job)}, on queue {job.queue}, priority {job.priority}")]
+    """The job's lifecycle in the order it happened. The job's own steps are listed in causal order
+    (created, each attempt's start and end, then what comes next or how it ended), not by their
+    timestamps: those come from different processes' clocks, and a timeout's attempt row may be written
+    after the job's. People's actions (the audit) are merged in by time."""
+    steps = [TimelineEntry(job.created_at, "created", f"{job_origin(job)}, on queue {job.queue}, priority {job.priority}")]
     if job.status == JobStatus.SCHEDULED and job.run_at:
-        entries.append(TimelineEntry(job.run_at, "scheduled to run", "", "info"))
+        steps.append(TimelineEntry(job.run_at, "scheduled to run", "", "info"))
     for attempt in attempts:
-        entries.append(TimelineEntry(attempt.started_at, f"attempt {attempt.number} started",
-                                     f"on {attempt.worker or '?'} (pid {attempt.pid or '?'})", "live"))
+        steps.append(TimelineEntry(attempt.started_at, f"attempt {attempt.number} started",
+                                   f"on {attempt.worker or '?'} (pid {attempt.pid or '?'})", "live"))
         if attempt.finished_at:
             detail = f"{attempt.duration:.2f} s" if attempt.duration is not None else ""
             if attempt.error_type:
                 detail += f" — {attempt.error_type}: {attempt.error_message[:200]}"
-            entries.append(TimelineEntry(attempt.finished_at, f"attempt {attempt.number} {attempt.outcome}",
-                                         detail, OUTCOME_KIND.get(attempt.outcome, "info")))
+            steps.append(TimelineEntry(attempt.finished_at, f"attempt {attempt.number} {attempt.outcome}",
+                                       detail, OUTCOME_KIND.get(attempt.outcome, "info")))
     if job.status == JobStatus.RETRYING and job.run_at:
-        entries.append(TimelineEntry(job.run_at, "next attempt due", "after backoff", "warn"))
+        steps.append(TimelineEntry(job.run_at, "next attempt due", "after backoff", "warn"))
     if job.status in FINAL_STATES and job.finished_at:
         kind = {"completed": "ok", "failed": "bad", "cancelled": "warn"}[job.status]
-        entries.append(TimelineEntry(job.finished_at, job.status, job.error if job.status != "completed" else "",
-                                     kind))
+        at = max([job.finished_at, *(a.finished_at for a in attempts if a.finished_at)])
+        steps.append(TimelineEntry(at, job.status, job.error if job.status != "completed" else "", kind))
+    actions = []
     for entry in history:
         via = entry.credential if entry.via != "session" else entry.interface
-        entries.append(TimelineEntry(entry.at, f"{entry.actor}: {entry.message}", f"via {entry.via} {via}".strip(),
+        actions.append(TimelineEntry(entry.at, f"{entry.actor}: {entry.message}", f"via {entry.via} {via}".strip(),
                                      "info"))
-    return sorted(entries, key=lambda e: e.at)
+    return list(heapq.merge(steps, sorted(actions, key=lambda e: e.at), key=lambda e: e.at))
 
 
 def job_detail(job_id: str) -> JobDetail | None:

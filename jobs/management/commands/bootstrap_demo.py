@@ -42,7 +42,7 @@ DEMO_JOBS: list[tuple[str, dict[str, Any]]] = [
     ("indexing.reindex", {"entity_type": "demo.article", "entity_id": "1", "title": "About job queues",
                           "body": PARAGRAPH}),
     ("demo.sleep", {"seconds": 5, "steps": 10}),
-    ("demo.flaky", {"failures": 1}),
+    ("demo.flaky", {"failures": 1, "steps": 3, "step_seconds": 0.5}),
 ]
 
 

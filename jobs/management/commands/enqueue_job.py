@@ -20,11 +20,11 @@ from jobs.management.cli import (
     cli_actor,
     follow_job,
     invalid_input,
+    job_progress_line,
     non_negative_float,
     parse_json_object,
     positive_float,
     positive_int,
-    render_progress,
 )
 from jobs.models import JobSource, QueueJob
 
@@ -93,9 +93,7 @@ class Command(BaseCommand):
         job: dict[str, Any] = {"id": str(row.id), "status": row.status}
         try:
             for snapshot in follow_job(row.id, interval=POLL_INTERVAL, timeout=timeout):
-                progress = snapshot["progress"]
-                line = render_progress(progress["percent"], status=snapshot["status"],
-                                       stage=progress["stage"], message=progress["message"])
+                line = job_progress_line(snapshot)
                 if tty:
                     self.stdout.write("\r" + line.ljust(width), ending="")
                     self.stdout.flush()

@@ -16,8 +16,12 @@
   const root = document.getElementById("job-progress");
   if (!root) return;
   const FINAL = new Set(["completed", "failed", "cancelled"]);
+  // Only these wait for a time: anywhere else a run_at is history, not a next run.
+  const WAITING = new Set(["scheduled", "retrying"]);
   const field = (name) => root.querySelector(`[data-field="${name}"]`);
-  const stages = [];
+  // The stages of the current attempt only: a retry starts its chips again.
+  let stages = [];
+  let stagesOf = null;
   let shown = null;
   let seq = 0;
   let retries = 0;
@@ -28,9 +32,20 @@
   }
 
   function when(value) {
+    // The dashboard's one format (UTC, as the server renders the attempts and lifecycle beside it).
     if (!value) return "–";
     const date = new Date(value);
-    return isNaN(date) ? value : date.toLocaleString();
+    return isNaN(date) ? value : date.toISOString().slice(0, 19).replace("T", " ");
+  }
+
+  function progressLine(job, progress) {
+    // What the line under the bar says: the running attempt's stage, or what the job's state means now.
+    if (job.status === "active") return [progress.stage || "", progress.message || ""];
+    if (job.status === "retrying") return [`attempt ${job.attempts} of ${job.max_attempts} failed`, `next attempt ${when(job.run_at)}`];
+    if (job.status === "completed") return ["", ""];
+    if (FINAL.has(job.status)) return [progress.stage ? `stopped at ${progress.stage}` : "", ""];
+    if (job.attempts) return [`attempt ${job.attempts + 1} of ${job.max_attempts} next`, ""];
+    return ["", ""];
   }
 
   function pretty(value) {
@@ -53,12 +68,14 @@
     field("fill").style.width = `${percent}%`;
     field("bar").setAttribute("aria-valuenow", String(percent));
     text("percent", `${percent} %`);
-    text("stage", progress.stage || "");
-    text("message", progress.message || "");
+    const [stage, message] = progressLine(job, progress);
+    text("stage", stage);
+    text("message", message);
     text("queue", job.queue);
     text("attempts", `${job.attempts} of ${job.max_attempts}`);
     text("priority", String(job.priority));
-    for (const name of ["created_at", "started_at", "finished_at", "run_at"]) text(name, when(job[name]));
+    for (const name of ["created_at", "started_at", "finished_at"]) text(name, when(job[name]));
+    text("run_at", WAITING.has(job.status) ? when(job.run_at) : "–");
     text("correlation_id", job.correlation_id || "–");
     text("payload", pretty(job.payload));
 
@@ -67,18 +84,27 @@
     field("error-box").hidden = !job.error;
     text("error", job.error || "");
 
-    if (progress.stage && stages[stages.length - 1] !== progress.stage) stages.push(progress.stage);
-    renderStages(job.status === "completed");
+    if (stagesOf !== job.attempts) {
+      stages = [];
+      stagesOf = job.attempts;
+    }
+    if (job.status === "active" || FINAL.has(job.status)) {
+      if (progress.stage && stages[stages.length - 1] !== progress.stage) stages.push(progress.stage);
+    }
+    renderStages(job.status);
   }
 
-  function renderStages(allDone) {
+  function renderStages(status) {
+    // The last chip is "current" while the attempt runs, "stopped" where a failed or cancelled one ended.
     const list = field("stages");
+    while (list.children.length > stages.length) list.lastChild.remove();
     while (list.children.length < stages.length) list.appendChild(document.createElement("li"));
+    const last = status === "completed" ? "done" : FINAL.has(status) || status === "retrying" ? "stopped" : "current";
+    list.dataset.attempt = String(stagesOf);
     stages.forEach((stage, i) => {
       const item = list.children[i];
-      const current = i === stages.length - 1 && !allDone;
       item.textContent = stage;
-      item.className = current ? "current" : "done";
+      item.className = i === stages.length - 1 ? last : "done";
     });
   }
 

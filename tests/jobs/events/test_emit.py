@@ -245,3 +245,24 @@ def test_stream_sink_drops_events_quickly_while_redis_is_away(caplog: pytest.Log
             sink.flush()  # dropped, not raised
         assert time.monotonic() - started < 3  # one connect timeout (1 s), not ten
     assert caplog.text.count("event=stream_unavailable") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_enqueued_job_is_numbered_before_any_worker_can_see_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12 item 5: `enqueue_job --wait` showed "15% active", then "0% pending": the enqueue's event was
+    still waiting for the stream sink's helper when a worker had claimed the job and numbered its own. The
+    events of a hand-over are in the stream, numbered, before the job reaches its RQ list."""
+    from jobs.engine import publish
+
+    at_dispatch: list[list[str]] = []
+    real_dispatch = publish.dispatch
+
+    def dispatch(items: list[Any]) -> bool:
+        at_dispatch.append([m["event"] for item in items for m in stream_messages(item.job_id)])
+        return real_dispatch(items)
+
+    monkeypatch.setattr(publish, "dispatch", dispatch)
+    job = job_enqueue(type="demo.noop", payload={}).job
+    jobs = job_enqueue_many([{"type": "demo.noop"}, {"type": "demo.noop"}])
+    assert at_dispatch == [["job:enqueued"], ["job:enqueued", "job:enqueued"]]
+    assert stream.current_seq(job.id) > 0 and all(stream.current_seq(j.id) > 0 for j in jobs)

@@ -20,6 +20,7 @@ from jobs.management.cli import (
     parse_json_object,
     positive_float,
     positive_int,
+    job_progress_line,
     render_progress,
 )
 from jobs.models import QueueJob
@@ -53,6 +54,22 @@ def test_render_progress_and_formatting() -> None:
     assert format_table(["a", "bb"], [(1, None), ("long", 2)]).splitlines() == [
         "a     bb", "----  --", "1", "long  2"
     ]
+
+
+def test_a_followed_jobs_line_names_its_attempt_and_a_finished_job_drops_its_last_stage() -> None:
+    """Issue 12 item 5: a retry reads as a new attempt, and "100% completed · finalizing" is gone."""
+    def line(status: str, attempts: int, percent: int = 0, stage: str = "", error: str = "") -> str:
+        job = {"status": status, "attempts": attempts, "max_attempts": 3, "error": error,
+               "progress": {"percent": percent, "stage": stage, "message": "m" if stage else ""}}
+        return job_progress_line(job, width=4)
+
+    assert line("pending", 0) == "[----]   0% pending"
+    assert line("active", 1, 50, "validating") == "[##--]  50% active · attempt 1 of 3 · validating · m"
+    assert line("retrying", 1, 50, "validating", "RuntimeError: boom") == (
+        "[----]   0% retrying · attempt 1 of 3 failed · RuntimeError: boom")
+    assert line("pending", 1) == "[----]   0% pending · attempt 2 of 3 next"
+    assert line("completed", 3, 100, "finalizing") == "[####] 100% completed"
+    assert line("failed", 3, 40, "executing", "boom") == "[##--]  40% failed after 3 attempt(s)"
 
 
 @pytest.mark.django_db

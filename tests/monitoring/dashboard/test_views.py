@@ -202,3 +202,25 @@ def test_a_queue_page_shows_the_queues_global_limits(viewer: Any, settings: Any)
     page = client_for(viewer).get("/admin/queues/queue/report/").content.decode()
     assert "≤ 3 running · ≤ 10 starts / 1 s" in page
     assert 'id="queue-limits"' not in client_for(viewer).get("/admin/queues/queue/default/").content.decode()
+
+
+def test_the_lifecycle_lists_a_jobs_steps_in_the_order_they_happened() -> None:
+    """A timed-out attempt's row can be written after the job's (another process, another clock): the job's
+    "failed" still comes after "attempt 3 timeout", and people's actions fall in between by their time."""
+    from jobs.models import JobAttempt
+    from monitoring.dashboard.selectors import job_detail
+
+    job = failed_jobs(1)[0]
+    QueueJob.objects.filter(pk=job.pk).update(error="TimeLimitExceeded", run_at=timezone.now())
+    job.refresh_from_db()
+    t0 = job.created_at
+    for number in (1, 2, 3):
+        started = t0 + timedelta(seconds=number)
+        JobAttempt.objects.create(job=job, number=number, started_at=started, outcome="timeout",
+                                  finished_at=started + timedelta(seconds=0.5), duration=0.5)
+    QueueJob.objects.filter(pk=job.pk).update(finished_at=t0 + timedelta(seconds=3.2))  # before attempt 3's row
+    AuditEntry.objects.create(actor="ada", action="retry", count=1, at=t0 + timedelta(seconds=1.7),
+                              interface="dashboard", via="session", object_id=str(job.id))
+    labels = [entry.label for entry in job_detail(str(job.id)).timeline]
+    assert labels == ["created", "attempt 1 started", "attempt 1 timeout", "ada: retry: 1 job", "attempt 2 started",
+                      "attempt 2 timeout", "attempt 3 started", "attempt 3 timeout", "failed"], labels
