@@ -385,7 +385,8 @@ class JobCountDelta(models.Model):
     queue = models.CharField(max_length=50)
     status = models.CharField(max_length=16, choices=JobStatus.choices)
     n = models.BigIntegerField()
-    #: A job reached completed or failed by a transition (not an insert): counts as throughput.
+    #: A job reached completed, failed or retrying by a transition (not an insert): counts as throughput
+    #: (retrying: one of its attempts failed and another follows).
     finished = models.BooleanField(default=False)
     at = models.DateTimeField(db_default=models.functions.Now())
 
@@ -394,15 +395,21 @@ class JobCountDelta(models.Model):
 
 
 class JobThroughput(models.Model):
-    """Jobs that finished per queue and minute (kept for a day)."""
+    """Jobs that finished per queue and minute (kept for a day), and the failed attempts that were retried.
+
+    ``failed`` counts jobs that reached the dead-letter queue, ``retried`` attempts that failed with
+    another to follow: a job that fails twice and then completes counts 2 retried and 1 completed.
+    """
 
     queue = models.CharField(max_length=50)
     minute = models.DateTimeField()
     completed = models.IntegerField(default=0)
     failed = models.IntegerField(default=0)
+    retried = models.IntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["queue", "minute"], name="throughput_queue_minute")]
 
     def __str__(self) -> str:
-        return f"{self.queue} {self.minute:%H:%M}: {self.completed} completed, {self.failed} failed"
+        return (f"{self.queue} {self.minute:%H:%M}: {self.completed} completed, {self.failed} failed,"
+                f" {self.retried} retried")

@@ -25,13 +25,14 @@ WITH moved AS (
     ON CONFLICT (queue, status) DO UPDATE SET n = jobs_jobcount.n + EXCLUDED.n
     RETURNING 1
 ), finished AS (
-    INSERT INTO jobs_jobthroughput (queue, minute, completed, failed)
+    INSERT INTO jobs_jobthroughput (queue, minute, completed, failed, retried)
     SELECT queue, date_trunc('minute', at), coalesce(sum(n) FILTER (WHERE status = 'completed'), 0),
-           coalesce(sum(n) FILTER (WHERE status = 'failed'), 0)
+           coalesce(sum(n) FILTER (WHERE status = 'failed'), 0), coalesce(sum(n) FILTER (WHERE status = 'retrying'), 0)
       FROM moved WHERE finished GROUP BY 1, 2
     ON CONFLICT (queue, minute) DO UPDATE
        SET completed = jobs_jobthroughput.completed + EXCLUDED.completed,
-           failed = jobs_jobthroughput.failed + EXCLUDED.failed
+           failed = jobs_jobthroughput.failed + EXCLUDED.failed,
+           retried = jobs_jobthroughput.retried + EXCLUDED.retried
     RETURNING 1
 )
 SELECT count(*) FROM moved
@@ -66,9 +67,17 @@ def job_counts_rebuild(*, throughput_from_rows: bool = False) -> None:
         if throughput_from_rows:
             cursor.execute("DELETE FROM jobs_jobthroughput")
             cursor.execute(
-                "INSERT INTO jobs_jobthroughput (queue, minute, completed, failed)"
-                " SELECT queue, date_trunc('minute', finished_at), count(*) FILTER (WHERE status = 'completed'),"
-                " count(*) FILTER (WHERE status = 'failed') FROM jobs_queuejob"
-                " WHERE status IN ('completed', 'failed') AND finished_at >= %s GROUP BY 1, 2",
-                [timezone.now() - THROUGHPUT_KEEP],
+                "INSERT INTO jobs_jobthroughput (queue, minute, completed, failed, retried)"
+                " SELECT queue, minute, sum(completed), sum(failed), sum(retried) FROM ("
+                "  SELECT queue, date_trunc('minute', finished_at) AS minute,"
+                "   count(*) FILTER (WHERE status = 'completed') AS completed,"
+                "   count(*) FILTER (WHERE status = 'failed') AS failed, 0 AS retried FROM jobs_queuejob"
+                "   WHERE status IN ('completed', 'failed') AND finished_at >= %(since)s GROUP BY 1, 2"
+                "  UNION ALL"  # a failed attempt with a later one after it was retried
+                "  SELECT j.queue, date_trunc('minute', a.finished_at), 0, 0, count(*)"
+                "   FROM jobs_jobattempt a JOIN jobs_queuejob j ON j.id = a.job_id"
+                "   WHERE a.outcome IN ('error', 'timeout', 'lost') AND a.number < j.attempts"
+                "   AND a.finished_at >= %(since)s GROUP BY 1, 2"
+                " ) t GROUP BY queue, minute",
+                {"since": timezone.now() - THROUGHPUT_KEEP},
             )

@@ -45,22 +45,26 @@ def job_counts(queues: Iterable[str] | None = None) -> dict[str, dict[str, int]]
 class Minute:
     at: datetime
     completed: int
+    #: Jobs that failed for good (into the dead-letter queue).
     failed: int
+    #: Attempts that failed with another to follow (not failed jobs).
+    retried: int = 0
 
 
 def throughput(*, minutes: int = 60, now: datetime | None = None) -> dict[str, list[Minute]]:
-    """Per queue, jobs completed and failed in each of the last ``minutes`` minutes (oldest first)."""
+    """Per queue, jobs completed and failed, and attempts retried, in each of the last ``minutes`` minutes
+    (oldest first)."""
     now = now or timezone.now()
     end = now.replace(second=0, microsecond=0)
     start = end - timedelta(minutes=minutes - 1)
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT queue, minute, sum(completed), sum(failed) FROM (
-                SELECT queue, minute, completed, failed FROM jobs_jobthroughput WHERE minute >= %(start)s
+            SELECT queue, minute, sum(completed), sum(failed), sum(retried) FROM (
+                SELECT queue, minute, completed, failed, retried FROM jobs_jobthroughput WHERE minute >= %(start)s
                 UNION ALL
                 SELECT queue, date_trunc('minute', at), sum(n) FILTER (WHERE status = 'completed'),
-                       sum(n) FILTER (WHERE status = 'failed')
+                       sum(n) FILTER (WHERE status = 'failed'), sum(n) FILTER (WHERE status = 'retrying')
                   FROM jobs_jobcountdelta WHERE finished AND at >= %(start)s GROUP BY 1, 2
             ) t GROUP BY queue, minute
             """,
@@ -68,12 +72,12 @@ def throughput(*, minutes: int = 60, now: datetime | None = None) -> dict[str, l
         )
         rows = cursor.fetchall()
     slots = [start + timedelta(minutes=i) for i in range(minutes)]
-    found: dict[str, dict[datetime, tuple[int, int]]] = {}
-    for queue, minute, completed, failed in rows:
-        found.setdefault(queue, {})[minute] = (int(completed or 0), int(failed or 0))
+    found: dict[str, dict[datetime, tuple[int, int, int]]] = {}
+    for queue, minute, completed, failed, retried in rows:
+        found.setdefault(queue, {})[minute] = (int(completed or 0), int(failed or 0), int(retried or 0))
     names = list(get_config().queues) + [q for q in found if q not in get_config().queues]
     return {
-        name: [Minute(slot, *found.get(name, {}).get(slot, (0, 0))) for slot in slots]
+        name: [Minute(slot, *found.get(name, {}).get(slot, (0, 0, 0))) for slot in slots]
         for name in names
     }
 

@@ -72,6 +72,10 @@ class QueueStats:
     def failed_last_hour(self) -> int:
         return sum(m.failed for m in self.throughput)
 
+    @property
+    def retried_last_hour(self) -> int:
+        return sum(m.retried for m in self.throughput)
+
     def public(self) -> dict[str, Any]:
         """The shape of the API's queue objects and ``queue_stats --json``."""
         return {
@@ -82,7 +86,7 @@ class QueueStats:
     def live(self, *, recent: int | None = None) -> dict[str, Any]:
         """What a dashboard page's script starts from, or (``recent`` minutes of throughput) what
         ``ws/queues/`` sends."""
-        minutes = [[m.at.isoformat(), m.completed, m.failed] for m in self.throughput]
+        minutes = [[m.at.isoformat(), m.completed, m.failed, m.retried] for m in self.throughput]
         return {
             "name": self.name,
             "counts": self.counts,

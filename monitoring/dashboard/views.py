@@ -57,9 +57,11 @@ def known_queue(name: str) -> str:
 def overview(request: HttpRequest) -> HttpResponse:
     queues = queue_stats(with_throughput=True)
     totals = {state: sum(q.counts[state] for q in queues) for state in STATES}
+    hour = {"completed": sum(q.completed_last_hour for q in queues), "retried": sum(q.retried_last_hour for q in queues),
+            "failed": sum(q.failed_last_hour for q in queues)}
     latest = QueueJob.objects.only("id", "type", "queue", "status", "created_at").order_by("-created_at", "-id")
     return render(request, "admin/queues/dashboard/overview.html", page_context(
-        request, "Queues", queues=queues, totals=totals, live=[q.live() for q in queues],
+        request, "Queues", queues=queues, totals=totals, hour=hour, live=[q.live() for q in queues],
         latest=latest[:LATEST_JOBS], queues_ws="/ws/queues/"))
 
 
@@ -107,6 +109,7 @@ def queue_page(request: HttpRequest, name: str) -> HttpResponse:
         tabs=tabs, sorts=sorts, time_ranges=TIME_RANGES, bulk=_bulk_buttons(request, params),
         types=sorted({jt.name for jt in all_job_types()} | ({params.filter.type} if params.filter.type else set())),
         query=params.query(), base=base, error_cleared=params.query(error=None),
+        schedule_cleared=params.query(schedule=None),
         next_url=f"{base}?{params.query()}",
         live=[summary.live()] if summary else [], queues_ws="/ws/queues/"), status=400 if error else 200)
 

@@ -4,7 +4,7 @@
  * script "queues-live"), then applies what the socket sends — "queues.snapshot"
  * and "queues.counts" (every queue's counts, pause switch, workers, oldest
  * pending job and its last minutes of throughput) and "job.event" (a finished
- * job adds to its minute of the throughput chart at once; the next counts
+ * job, or a failed attempt to be retried, adds to its minute of the charts at once; the next counts
  * message brings the server's exact numbers). The socket
  * reconnects by itself with backoff, as the job progress view does.
  */
@@ -13,7 +13,9 @@
 
   const STATES = ["pending", "scheduled", "active", "retrying", "completed", "failed", "cancelled"];
   const fmt = new Intl.NumberFormat();
-  const queues = new Map(); // name -> {counts, paused, workers, oldest_pending_at, throughput: [[iso, c, f]]}
+  // name -> {counts, paused, workers, oldest_pending_at, throughput: [[iso, completed, failed, retried]]}
+  const queues = new Map();
+  const KIND = { completed: 1, failed: 2, retried: 3 };
 
   // ------------------------------------------------------------------ helpers
 
@@ -50,27 +52,97 @@
 
   // ------------------------------------------------------------------ charts
 
+  function sum(series, kind) {
+    return series.reduce((total, row) => total + (row[kind] || 0), 0);
+  }
+
+  function stackedBars(series, { x0, y0, bar, scale, gap }) {
+    // One stacked bar a minute from the baseline y0 up: completed, then retried attempts, then failed jobs.
+    const parts = [];
+    series.forEach((row, i) => {
+      const x = (x0 + i * bar).toFixed(2);
+      const w = Math.max(bar - gap, 0.6).toFixed(2);
+      let top = y0;
+      for (const [kind, cls] of [[1, "c"], [3, "r"], [2, "f"]]) {
+        const h = (row[kind] || 0) * scale;
+        if (!h) continue;
+        top -= h;
+        parts.push(`<rect class="${cls}" x="${x}" y="${top.toFixed(2)}" width="${w}" height="${h.toFixed(2)}"/>`);
+      }
+    });
+    return parts;
+  }
+
+  function describe(series) {
+    return `last hour: ${sum(series, 1)} completed, ${sum(series, 3)} failed attempts retried, ` +
+      `${sum(series, 2)} jobs failed`;
+  }
+
   function drawChart(svg, series) {
-    // series: [[iso, completed, failed], ...] oldest first, one per minute
+    // A queue's sparkline; the overview's "Last hour" chart has the axes and the per-minute numbers.
     const width = 120;
     const height = 28;
-    const n = series.length || 60;
-    const bar = width / n;
-    const peak = Math.max(1, ...series.map(([, c, f]) => c + f));
-    const parts = [];
-    series.forEach(([, completed, failed], i) => {
-      const x = (i * bar).toFixed(2);
-      const w = Math.max(bar - 0.4, 0.6).toFixed(2);
-      const hc = (completed / peak) * (height - 1);
-      const hf = (failed / peak) * (height - 1);
-      if (completed) parts.push(`<rect class="c" x="${x}" y="${(height - hc).toFixed(2)}" width="${w}" height="${hc.toFixed(2)}"/>`);
-      if (failed) parts.push(`<rect class="f" x="${x}" y="${(height - hc - hf).toFixed(2)}" width="${w}" height="${hf.toFixed(2)}"/>`);
-    });
+    const bar = width / (series.length || 60);
+    const peak = Math.max(1, ...series.map((row) => row[1] + row[2] + (row[3] || 0)));
+    const parts = stackedBars(series, { x0: 0, y0: height, bar, scale: (height - 1) / peak, gap: 0.4 });
     svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
     svg.innerHTML = `<line class="base" x1="0" y1="${height - 0.5}" x2="${width}" y2="${height - 0.5}"/>${parts.join("")}`;
-    const total = series.reduce((sum, [, c]) => sum + c, 0);
-    const failed = series.reduce((sum, [, , f]) => sum + f, 0);
-    svg.setAttribute("aria-label", `last hour: ${total} completed, ${failed} failed`);
+    svg.setAttribute("aria-label", describe(series));
+  }
+
+  function niceCeil(value) {
+    // The axis top: 1, 2 or 5 times a power of ten, at least the value.
+    const power = 10 ** Math.floor(Math.log10(value));
+    return [1, 2, 5, 10].map((m) => m * power).find((step) => step >= value);
+  }
+
+  function allQueues() {
+    // The queues' series added up minute by minute (they share the same 60 minutes).
+    const total = [];
+    queues.forEach((q) => {
+      q.throughput.forEach((row, i) => {
+        const at = total[i] || (total[i] = [row[0], 0, 0, 0]);
+        at[1] += row[1];
+        at[2] += row[2];
+        at[3] += row[3] || 0;
+      });
+    });
+    return total;
+  }
+
+  function drawHourChart(svg) {
+    // Drawn at the element's pixel width so the axis text is not stretched; redrawn on resize.
+    const series = allQueues();
+    const width = Math.max(240, Math.round(svg.getBoundingClientRect().width));
+    const height = 140;
+    const [left, right, top, bottom] = [40, 8, 10, 22];
+    const plotW = width - left - right;
+    const plotH = height - top - bottom;
+    const peak = niceCeil(Math.max(1, ...series.map((row) => row[1] + row[2] + row[3])));
+    const bar = plotW / 60;
+    const y0 = top + plotH;
+    const parts = [];
+    for (const value of Number.isInteger(peak / 2) ? [0, peak / 2, peak] : [0, peak]) {
+      const y = (y0 - (value / peak) * plotH).toFixed(1);
+      parts.push(`<line class="grid" x1="${left}" y1="${y}" x2="${width - right}" y2="${y}"/>`,
+        `<text class="axis" x="${left - 6}" y="${y}" dy="0.32em" text-anchor="end">${fmt.format(value)}</text>`);
+    }
+    parts.push(...stackedBars(series, { x0: left, y0, bar, scale: plotH / peak, gap: Math.min(2, bar * 0.25) }));
+    const ticks = plotW < 420 ? [[0, "60 min ago"], [30, "30"], [60, "now"]]
+      : [[0, "60 min ago"], [15, "45"], [30, "30"], [45, "15"], [60, "now"]];
+    ticks.forEach(([minute, label]) => {
+      const anchor = minute === 0 ? "start" : minute === 60 ? "end" : "middle";
+      parts.push(`<text class="axis" x="${(left + minute * bar).toFixed(1)}" y="${height - 6}" text-anchor="${anchor}">${label}</text>`);
+    });
+    series.forEach((row, i) => {
+      // A hover target per minute saying its numbers (UTC, like the dashboard's times).
+      const label = `${row[0].slice(11, 16)} UTC: ${row[1]} completed, ${row[3]} retried, ${row[2]} failed`;
+      parts.push(`<rect class="hit" x="${(left + i * bar).toFixed(2)}" y="${top}" width="${bar.toFixed(2)}" height="${plotH}"><title>${label}</title></rect>`);
+    });
+    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    svg.innerHTML = parts.join("");
+    svg.setAttribute("aria-label", describe(series));
+    document.querySelectorAll("[data-hour]").forEach((el) => setText(el, fmt.format(sum(series, KIND[el.dataset.hour]))));
   }
 
   function shiftSeries(series, nowKey) {
@@ -79,7 +151,7 @@
     let last = minuteKey(series[series.length - 1][0]);
     while (last < nowKey) {
       last += 60000;
-      series.push([new Date(last).toISOString(), 0, 0]);
+      series.push([new Date(last).toISOString(), 0, 0, 0]);
     }
     while (series.length > 60) series.shift();
     return series;
@@ -125,10 +197,11 @@
     }
     document.querySelectorAll(`[data-chart="${CSS.escape(name)}"]`).forEach((svg) => drawChart(svg, q.throughput));
     document.querySelectorAll(`[data-rate="${CSS.escape(name)}"]`).forEach((el) => {
-      const kind = el.dataset.kind === "failed" ? 2 : 1;
-      setText(el, fmt.format(q.throughput.reduce((sum, row) => sum + row[kind], 0)));
+      setText(el, fmt.format(sum(q.throughput, KIND[el.dataset.kind])));
     });
     renderTotals();
+    const hour = document.querySelector("[data-hour-chart]");
+    if (hour) drawHourChart(hour);
   }
 
   function renderTotals() {
@@ -160,11 +233,12 @@
     // Count messages carry only the last minutes: the server's exact numbers replace ours for those.
     if (!q.throughput.length || !rows.length) return;
     shiftSeries(q.throughput, minuteKey(rows[rows.length - 1][0]));
-    rows.forEach(([at, completed, failed]) => {
+    rows.forEach(([at, completed, failed, retried]) => {
       const row = q.throughput.find((r) => minuteKey(r[0]) === minuteKey(at));
       if (row) {
         row[1] = completed;
         row[2] = failed;
+        row[3] = retried;
       }
     });
   }
@@ -177,8 +251,7 @@
     shiftSeries(q.throughput, key);
     const row = q.throughput.find((r) => minuteKey(r[0]) === key);
     if (!row) return;
-    if (event.event === "job:completed") row[1] += 1;
-    else row[2] += 1;
+    row[{ "job:completed": 1, "job:failed": 2, "job:retrying": 3 }[event.event]] += 1;
     q.pendingRender = true;
   }
 
@@ -237,7 +310,7 @@
         live("live", "live");
         apply(data.queues);
       } else if (data.type === "job.event") {
-        if (data.event === "job:completed" || data.event === "job:failed") countFinished(data);
+        if (["job:completed", "job:failed", "job:retrying"].includes(data.event)) countFinished(data);
         if (data.event !== "job:progress") followRows(data);
       }
     });
@@ -342,6 +415,8 @@
           }
         });
       }, 1000);
+      const hour = document.querySelector("[data-hour-chart]");
+      if (hour) new ResizeObserver(() => drawHourChart(hour)).observe(hour);
     }
     document.querySelectorAll("form[data-job-list]").forEach(setUpList);
     document.querySelectorAll("[data-count-url]").forEach(exactCount);

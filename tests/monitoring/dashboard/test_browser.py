@@ -49,6 +49,48 @@ def test_overview_counts_change_live_while_a_worker_runs_jobs(browser_page: Any,
     assert page.evaluate("window.notReloaded") is True
 
 
+def test_overview_last_hour_separates_retried_attempts_from_failed_jobs_in_a_readable_chart(
+        browser_page: Any, processes: Processes) -> None:
+    """Issue 12 item 6: a job that fails twice and then fails for good is 2 retried attempts and 1 failed
+    job, not 3 failed; a flaky job is 1 retried and 1 completed. The chart has axes and per-minute numbers."""
+    from playwright.sync_api import expect
+
+    page = browser_page
+    expect(page.locator("[data-live]")).to_have_text("live")
+    page.evaluate("window.notReloaded = true")
+    job_enqueue(type="demo.fail", payload={"message": "for good"})
+    job_enqueue(type="demo.flaky", payload={"failures": 1})
+    processes.worker("default")
+    processes.scheduler()  # promotes the retries
+
+    legend = page.locator("#last-hour")
+    expect(legend.locator('[data-hour="failed"]')).to_have_text("1", timeout=SLOW)
+    expect(legend.locator('[data-hour="completed"]')).to_have_text("1", timeout=SLOW)
+    expect(legend.locator('[data-hour="retried"]')).to_have_text("3")
+    expect(page.locator('[data-rate="default"][data-kind="retried"]')).to_have_text("3")
+    expect(page.locator('[data-rate="default"][data-kind="failed"]')).to_have_text("1")
+    expect(count_cell(page, "default", "failed")).to_have_text("1")
+    assert page.evaluate("window.notReloaded") is True
+
+    chart = page.locator("[data-hour-chart]")
+    box = chart.bounding_box()
+    assert box is not None and box["width"] > 600 and box["height"] >= 120, box  # not a few pixels wide
+    assert chart.locator("rect.c").count() >= 1 and chart.locator("rect.r").count() >= 1
+    assert chart.locator("rect.f").count() >= 1
+    labels = chart.locator("text.axis").all_text_contents()
+    assert "60 min ago" in labels and "now" in labels, labels
+    minutes = chart.locator("rect.hit title").all_text_contents()
+    assert len(minutes) == 60 and all(re.fullmatch(r"\d\d:\d\d UTC: \d+ completed, \d+ retried, \d+ failed", m)
+                                      for m in minutes), minutes[-3:]
+    said = [sum(int(re.findall(r"(\d+) " + kind, m)[0]) for m in minutes) for kind in ("completed", "retried", "failed")]
+    assert said == [1, 3, 1], said
+    assert "1 jobs failed" in (chart.get_attribute("aria-label") or "")
+
+    page.reload()  # the server's numbers agree with what the page counted live
+    expect(page.locator("#last-hour [data-hour=\"retried\"]")).to_have_text("3")
+    expect(page.locator("#last-hour [data-hour=\"failed\"]")).to_have_text("1")
+
+
 def test_search_finds_a_job_by_a_payload_substring(browser_page: Any, server: str) -> None:
     from playwright.sync_api import expect
 

@@ -65,6 +65,28 @@ def test_fold_moves_deltas_into_totals_and_throughput() -> None:
     assert job_counts_fold() == 0
 
 
+def test_a_failed_attempt_that_is_retried_counts_as_retried_not_as_a_failed_job() -> None:
+    """Issue 12 item 6: three failed attempts of one job are 2 retried and 1 failed, folded or not, and a
+    rebuild from the rows (the attempts) says the same."""
+    job = job_enqueue(type="demo.noop").job
+    error = ("RuntimeError", "boom", "")
+    for number, status in enumerate([JobStatus.RETRYING, JobStatus.RETRYING, JobStatus.FAILED], start=1):
+        claim = job_claim(job.id, worker="w", pid=1, lease=30)
+        assert claim is not None and claim.attempt == number
+        attempts_finish([Finish(claim, AttemptOutcome.ERROR, status, 0.1, error=error)])
+        if status == JobStatus.RETRYING:
+            QueueJob.objects.filter(pk=job.pk).update(status=JobStatus.PENDING)  # the promoter's move
+    def last_minute() -> tuple[int, int, int]:
+        minute = throughput()["default"][-1]
+        return minute.completed, minute.retried, minute.failed
+
+    assert last_minute() == (0, 2, 1)
+    job_counts_fold()
+    assert last_minute() == (0, 2, 1)
+    job_counts_rebuild(throughput_from_rows=True)
+    assert last_minute() == (0, 2, 1)
+
+
 def test_truncate_and_rebuild() -> None:
     job_enqueue_many([{"type": "demo.noop"} for _ in range(3)])
     job_counts_fold()
