@@ -25,7 +25,7 @@ from django.db.models.functions import Cast, Left
 from jobs.core.shape import parse_job_id
 from jobs.core.validation import text_problem
 from jobs.core.states import JobStatus
-from jobs.models import SEARCH_PAYLOAD_CHARS, QueueJob
+from jobs.models import SEARCH_PAYLOAD_CHARS, JobSource, QueueJob
 
 MIN_SEARCH_LENGTH = 3
 MAX_SEARCH_LENGTH = 200
@@ -91,6 +91,8 @@ class JobFilter:
     finished_before: datetime | None = None
     #: Failed jobs whose error groups under this signature (the dead-letter page).
     error_signature: str | None = None
+    #: Jobs a schedule fired (by its timetable or "run now"): the schedule admin links to them.
+    schedule: str | None = None
     ids: tuple[uuid.UUID, ...] = field(default=())
     #: Set by ``only()`` when no state is left: the filter matches nothing.
     empty: bool = False
@@ -101,7 +103,7 @@ class JobFilter:
             raise FilterError(f"unknown state {sorted(unknown)[0]!r}")
         # Text PostgreSQL cannot store cannot be compared either: the query would fail (a 500), not match nothing.
         for name, value in (("queue", self.queue), ("type", self.type), ("q", self.q),
-                            ("error", self.error_signature)):
+                            ("error", self.error_signature), ("schedule", self.schedule)):
             problem = text_problem(value) if value else None
             if problem:
                 raise FilterError(f"{name}: {problem}")
@@ -115,7 +117,7 @@ class JobFilter:
     def simple(self) -> bool:
         """Only queue and states: the maintained counts answer it exactly (jobs.selectors.counts)."""
         return not (self.type or self.q or self.created_after or self.created_before or self.finished_before
-                    or self.error_signature is not None or self.ids)
+                    or self.error_signature is not None or self.ids or self.schedule)
 
     def queryset(self) -> QuerySet[QueueJob]:
         jobs = QueueJob.objects.all()
@@ -140,6 +142,8 @@ class JobFilter:
             jobs = jobs.filter(finished_at__lt=self.finished_before, created_at__lt=self.finished_before)
         if self.error_signature is not None:
             jobs = jobs.filter(error_signature=self.error_signature)
+        if self.schedule:
+            jobs = jobs.filter(source=JobSource.SCHEDULE, source_detail=self.schedule)
         if self.q:
             jobs = jobs.filter(search_condition(self.q))
         return jobs
@@ -157,6 +161,8 @@ class JobFilter:
             parts.append(f"type={self.type}")
         if self.error_signature is not None:
             parts.append(f"error={self.error_signature!r}")
+        if self.schedule:
+            parts.append(f"schedule={self.schedule}")
         if self.q:
             parts.append(f"search={self.q!r}")
         if self.created_after:

@@ -52,6 +52,8 @@ class ListParams:
             out.append(("q", f.q))
         if f.error_signature is not None:
             out.append(("error", f.error_signature))
+        if f.schedule:
+            out.append(("schedule", f.schedule))
         if self.since and not absolute:
             out.append(("since", self.since))
         else:
@@ -140,6 +142,7 @@ def parse(data: QueryDict, *, queue: str | None = None, default_sort: str | None
         created_before=created_before,
         finished_before=finished_before,
         error_signature=data["error"] if "error" in data else None,
+        schedule=(data.get("schedule") or "").strip()[:100] or None,
         ids=tuple(ids),
     )
     if q:

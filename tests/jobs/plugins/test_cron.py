@@ -78,3 +78,44 @@ def test_downtime_fires_once_for_the_missed_window_or_skips(policy, expected):
     assert schedule.next_fire_at == datetime(2026, 1, 1, 16, 0, tzinfo=UTC)
     if expected:
         assert ScheduleFiring.objects.get().fire_time == datetime(2026, 1, 1, 15, 0, tzinfo=UTC)
+
+
+@pytest.mark.django_db
+def test_run_now_from_the_schedule_admin_fires_once_and_the_schedule_links_to_its_jobs():
+    """Issue 12 item 10: schedules had no "run now" and no link to the jobs they fired."""
+    from django.test import Client
+
+    from jobs.models import AuditEntry
+    from tests.conftest import make_user
+
+    schedule = Schedule.objects.create(name="nightly-noop", job_type="demo.noop", cron="0 3 * * *")
+    mail = Schedule.objects.create(name="digest", job_type="email.send", cron="0 4 * * *", payload={
+        "to": ["ada@example.com"], "subject": "Digest", "body": "hi"})
+    next_fire = Schedule.objects.get(pk=schedule.pk).next_fire_at
+    other = QueueJob.objects.create(type="demo.noop", queue="default", status="completed", timeout=1)  # not fired
+    client = Client()
+    client.force_login(make_user("planner", perms=("view_queuejob", "add_queuejob", "view_schedule",
+                                                   "change_schedule")))
+    listing = client.get("/admin/jobs/schedule/").content.decode()
+    assert "/admin/queues/queue/default/?schedule=nightly-noop" in listing and "fired jobs" in listing
+
+    response = client.post("/admin/jobs/schedule/", {"action": "run_now", "_selected_action": [schedule.pk, mail.pk]},
+                           follow=True)
+    page = response.content.decode().lower()  # the admin capitalises its messages
+    assert response.status_code == 200 and "nightly-noop: enqueued" in page
+    assert "digest: you may not enqueue email.send" in page  # restricted: needs jobs.enqueue_email.send
+    job = QueueJob.objects.get(source="schedule")
+    assert (job.type, job.source_detail, job.created_by.username) == ("demo.noop", "nightly-noop", "planner")
+    assert ScheduleFiring.objects.get(schedule=schedule).job_id == job.id
+    assert Schedule.objects.get(pk=schedule.pk).next_fire_at == next_fire  # the timetable is unchanged
+    entry = AuditEntry.objects.get(action="run_schedule")
+    assert (entry.actor, entry.object_id, entry.interface) == ("planner", str(job.id), "admin")
+
+    fired = client.get("/admin/queues/queue/default/?schedule=nightly-noop").content.decode()
+    assert str(job.id) in fired and str(other.id) not in fired and 'id="schedule-chip"' in fired
+    assert str(other.id) in client.get("/admin/queues/queue/default/").content.decode()
+
+    viewer = Client()  # may see schedules but not change them: no action to run
+    viewer.force_login(make_user("viewer", perms=("view_queuejob", "add_queuejob", "view_schedule")))
+    refused = viewer.post("/admin/jobs/schedule/", {"action": "run_now", "_selected_action": [schedule.pk]})
+    assert refused.status_code == 200 and QueueJob.objects.filter(source="schedule").count() == 1

@@ -3,6 +3,7 @@ wider than the window. With DASHBOARD_SCREENSHOTS=1 the pictures go to docs/ (th
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,44 @@ def test_every_page_renders_cleanly_in_both_themes(browser_page: Any, server: st
             if theme == "light" or name == "dashboard-overview":
                 page.screenshot(path=str(out / f"{name}{'-dark' if theme == 'dark' else ''}.png"))
     assert (out / "dashboard-overview-dark.png").exists()
+
+
+def test_pages_fit_a_phone_and_the_schedules_list_fits_a_laptop(browser_page: Any, server: str) -> None:
+    """Issue 12 item 10: counter cards overflowed at 420 px; the schedules list wrapped cron expressions and
+    cut its last column at 1,400 px; the schedule form's type dropdown ran off the page."""
+    from django.contrib.auth.models import Permission, User
+    from playwright.sync_api import expect
+
+    job = job_enqueue(type="demo.flaky", payload={"failures": 0}).job
+    operator = User.objects.get(username="operator")
+    operator.user_permissions.add(*Permission.objects.filter(codename__in=["view_schedule", "add_schedule"]))
+    page = browser_page
+    page.set_viewport_size({"width": 420, "height": 900})
+    for url, marker in [("/admin/queues/", "#queues-table"), ("/admin/queues/queue/default/", "#jobs-table"),
+                        (f"/admin/queues/jobs/{job.id}/", "#job-timeline"), ("/admin/queues/add/demo.sleep/", "#add-job-form")]:
+        page.goto(server + url)
+        expect(page.locator(marker)).to_be_attached()
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{url} is {overflow}px wider than a 420 px window"
+    tiles = page.goto(server + "/admin/queues/") and page.locator(".qd-tile")
+    expect(tiles.first).to_be_visible()
+    right = page.evaluate("Math.max(...[...document.querySelectorAll('.qd-tile')].map(t => t.getBoundingClientRect().right))")
+    assert right <= 420, f"a counter card ends at {right}px"
+
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(server + "/admin/jobs/schedule/")
+    table = page.locator("#result_list")
+    expect(table).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    box, last = table.bounding_box(), page.locator("#result_list thead th").last.bounding_box()
+    assert box and last and last["x"] + last["width"] <= box["x"] + box["width"] + 1 <= 1400, (box, last)
+    cron = page.locator("#result_list tbody tr").first.locator("td code")
+    expect(cron).to_have_text(re.compile(r"^[0-9*/,\- ]+$"))
+    line = cron.evaluate("el => parseFloat(getComputedStyle(el).lineHeight) || el.getBoundingClientRect().height")
+    assert cron.evaluate("el => el.parentElement.getBoundingClientRect().height") < 1.6 * line, "the cron wrapped"
+    expect(page.locator("#result_list tbody a", has_text="fired jobs").first).to_be_visible()
+    page.goto(server + "/admin/jobs/schedule/add/")
+    select = page.locator("#id_job_type")
+    expect(select).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    assert select.evaluate("el => el.getBoundingClientRect().right <= el.closest('form').getBoundingClientRect().right")
