@@ -91,6 +91,16 @@ def _manage(checkout: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=90)
 
 
+def _people(checkout: Path) -> str:
+    """Users (name, password hash) and live API tokens, as one line to compare across runs."""
+    shell = _manage(checkout, "shell", "-v", "0", "-c", (
+        "from django.contrib.auth.models import User; from jobs.models import ApiToken; "
+        "print(sorted(User.objects.values_list('username', 'password')), "
+        "sorted(ApiToken.objects.filter(revoked_at=None).values_list('prefix', flat=True)))"))
+    assert shell.returncode == 0 and "admin" in shell.stdout, shell.stderr
+    return shell.stdout.strip()
+
+
 def test_make_run_in_a_fresh_checkout_with_nothing_set(tmp_path: Path) -> None:
     checkout = _fresh_checkout(tmp_path / "checkout")
     port = free_port()
@@ -124,6 +134,7 @@ def test_make_run_in_a_fresh_checkout_with_nothing_set(tmp_path: Path) -> None:
         wait_for(lambda: _request(f"{base}/api/jobs/{job['id']}", token[1])[1]["status"] == "completed",
                  timeout=30, message="a job to complete after the restart")
         before = json.loads(_manage(checkout, "queue_stats", "--json").stdout)
+        people_before = _people(checkout)
         assert len(psutil.Process(run.process.pid).children(recursive=True)) >= 7  # + web, 3 workers, scheduler
         run.ctrl_c()
         assert not (checkout / "var" / "run.env").exists()  # a later shell does not find servers that are gone
@@ -139,6 +150,7 @@ def test_make_run_in_a_fresh_checkout_with_nothing_set(tmp_path: Path) -> None:
             return {q["name"]: sum(q["counts"].values()) for q in stats}
 
         assert jobs_per_queue(after) == jobs_per_queue(before)
+        assert _people(checkout) == people_before
         assert _request(f"http://127.0.0.1:{port}/api/jobs?limit=1", token[1])[0] == 200  # the old token still works
         run.ctrl_c()
     finally:
