@@ -413,3 +413,23 @@ class JobThroughput(models.Model):
     def __str__(self) -> str:
         return (f"{self.queue} {self.minute:%H:%M}: {self.completed} completed, {self.failed} failed,"
                 f" {self.retried} retried")
+
+
+class MetricCounter(models.Model):
+    """One Prometheus counter series (or a histogram's bucket, sum or count), added up over every process.
+
+    Processes count in memory and add their counts here every few seconds (jobs/events/metrics.py);
+    ``GET /metrics`` reads the sums. Nothing prunes these rows, so a counter never goes down when a worker
+    restarts or retention deletes jobs; only a recount can (there is none).
+    """
+
+    name = models.CharField(max_length=64)
+    #: The label pairs as canonical JSON (sorted keys), e.g. ``{"queue": "default", "type": "demo.noop"}``.
+    labels = models.CharField(max_length=500)
+    value = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "labels"], name="metric_counter_series")]
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.labels} {self.value:g}"
