@@ -143,7 +143,8 @@ class ApiTokenAddForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(choices=[(s, s) for s in SCOPES], initial=list(SCOPES),
                                        widget=forms.CheckboxSelectMultiple,
                                        help_text="read: see jobs and queues; enqueue: create jobs; act: cancel, "
-                                                 "retry, pause. Never more than the user's own permissions.")
+                                                 "retry, pause; metrics: scrape /metrics. Never more than the user's "
+                                                 "own permissions.")
     expires_in_days = forms.FloatField(min_value=0, required=False,
                                        help_text="Days until it is refused; 0 never (empty: API_TOKEN_DEFAULT_DAYS)")
 

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "jobsite.correlation.CorrelationIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's static files from the ASGI process itself (no separate web server needed).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -369,14 +370,35 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
+# --- Metrics (README, "Observability") ---------------------------------------
+
+#: Each process adds what it counted to PostgreSQL this often (seconds) and at exit (jobs/events/metrics.py).
+METRICS_FLUSH_SECONDS = env_float("METRICS_FLUSH_SECONDS", 2.0, minimum=0.05)
+#: Scrapers from these networks (CIDRs, e.g. "10.0.0.0/8,127.0.0.1/32") need no token for GET /metrics.
+try:
+    METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(n.strip(), strict=False)
+                                for n in env_list("METRICS_ALLOWED_NETWORKS", []) if n.strip()]
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_exc}") from None
+
 LOG_LEVEL = env_str("LOG_LEVEL", "WARNING" if CLI else "INFO").upper()
+#: "kv" (key=value lines, for people: make run) or "json" (one object per line, for a log pipeline:
+#: docker-compose's default). jobsite/logs.py puts each line's correlation id and job on it.
+LOG_FORMAT = env_str("LOG_FORMAT", "kv").lower()
+if LOG_FORMAT not in ("kv", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be kv or json, not {LOG_FORMAT!r}")
+#: Whether lifecycle lines include the job's payload (LOG_PAYLOADS=1); off: payloads may hold personal data.
+LOG_PAYLOADS = env_bool("LOG_PAYLOADS", False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "jobsite.logs.ContextFilter"}},
     "formatters": {
         "kv": {"format": "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"},
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+                 "rename_fields": {"asctime": "timestamp", "levelname": "level", "name": "logger"}},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "kv"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "jobs": {"level": LOG_LEVEL},
@@ -384,5 +406,8 @@ LOGGING = {
         "rq.worker": {"level": "WARNING"},
         # A command's reconnect attempts are noise: manage.py says in one line what is unreachable.
         **({"psycopg.pool": {"level": "CRITICAL"}} if CLI else {}),
+        # The web server's own lines as JSON too (uvicorn.access: one line per request, beside api_request).
+        **({name: {"handlers": ["console"], "level": "INFO", "propagate": False}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")} if LOG_FORMAT == "json" else {}),
     },
 }

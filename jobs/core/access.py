@@ -25,11 +25,14 @@ SESSION = "session"
 TOKEN = "token"
 COMMAND = "command"
 
+#: The scope that lets a token scrape GET /metrics (jobs/api/metrics.py) and nothing of the API.
+METRICS_SCOPE = "metrics"
 #: Token scopes and the permissions each lets through (a token holds a subset of the scopes).
 SCOPE_PERMISSIONS: dict[str, frozenset[str]] = {
     "read": frozenset({VIEW}),
     "enqueue": frozenset({ADD, PRIORITIZE}),
     "act": frozenset({CANCEL, RETRY, PAUSE, CHANGE, DELETE}),
+    METRICS_SCOPE: frozenset(),
 }
 SCOPES: tuple[str, ...] = tuple(SCOPE_PERMISSIONS)
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from jobs.core.retry import RetryPolicy
@@ -27,6 +27,7 @@ from jobs.core.shape import event_shape, job_to_dict, jsonable
 from jobs.core.states import AttemptOutcome, JobStatus
 from jobs.core.transport import new_rq_id
 from jobs.engine.publish import publish_on_commit, state_change
+from jobs.events.metrics import counts
 
 _ASYNC_COMMIT = "(SELECT set_config('synchronous_commit', 'off', true)) AS _async_commit"
 #: jsonb columns of the job row; Django's connections hand jsonb over as text (JSONField decodes it).
@@ -120,6 +121,7 @@ def jobs_claim(job_ids: Sequence[str | uuid.UUID], *, worker: str, pid: int, lea
     with state_change():  # with the webhook deliveries of job:active
         jobs = _job_rows(_CLAIM_SQL, params)
         events = publish_on_commit(jobs, "job:active")
+        transaction.on_commit(lambda: _count_claims(jobs))
     return [Claim.of(job, job.attempt_id, shape=event.job) for job, event in zip(jobs, events, strict=True)]
 
 
@@ -227,7 +229,26 @@ def attempts_finish(finishes: Sequence[Finish]) -> list[SimpleNamespace]:
             by_event.setdefault(_EVENTS[JobStatus(job.status)], []).append(job)
         for event, group in by_event.items():
             publish_on_commit(group, event)
+        transaction.on_commit(lambda: _count_finishes(jobs, finishes))
     return jobs
+
+
+def _count_claims(jobs: list[SimpleNamespace]) -> None:
+    """How long each claimed job waited: from when it was due (its run_at, else its creation) to its start."""
+    for job in jobs:
+        due = job.run_at or job.created_at
+        counts.observe("job_wait_seconds", (job.updated_at - due).total_seconds(), queue=job.queue, type=job.type)
+
+
+def _count_finishes(jobs: list[SimpleNamespace], finishes: Sequence[Finish]) -> None:
+    """Each run that ended (only those that still owned their job: the rows the finish moved)."""
+    by_job = {finish.claim.job_id: finish for finish in finishes}
+    for job in jobs:
+        finish = by_job[job.id]
+        counts.inc("jobs_processed_total", queue=job.queue, type=job.type, outcome=str(finish.outcome))
+        counts.observe("job_duration_seconds", finish.duration, queue=job.queue, type=job.type)
+        if job.status == JobStatus.FAILED:
+            counts.inc("jobs_failed_total", queue=job.queue, type=job.type)
 
 
 def after_failure(

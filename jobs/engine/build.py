@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from jobs.core import log_context
 from jobs.core.config import PRIORITY_RANGE, get_config
 from jobs.core.errors import JobTypeError
 from jobs.core.registry import JobType, get_job_type
@@ -57,7 +58,9 @@ def build_job(
     created_by: AbstractBaseUser | None = None,
     now: datetime | None = None,
 ) -> QueueJob:
-    """Validate one request and build its (unsaved) row; raises JobTypeError with field errors."""
+    """Validate one request and build its (unsaved) row; raises JobTypeError with field errors. Without a
+    ``correlation_id`` the job takes the one of the work enqueueing it (an API request, another job's run)."""
+    correlation_id = correlation_id or log_context.correlation_id()
     job_type = get_job_type(type)
     text_problems = text_errors(payload, "payload") + text_errors(unique_key, "unique_key") + text_errors(
         correlation_id, "correlation_id")

@@ -26,6 +26,7 @@ from jobs.core.transport import Dispatch
 from jobs.engine.deliveries import delivery_jobs
 from jobs.engine.dispatch import dispatch
 from jobs.events.emit import JobEvent, emit, flush, job_event
+from jobs.events.metrics import counts
 from jobs.events.webhooks import webhooks_enabled
 from jobs.models import QueueJob
 
@@ -58,6 +59,9 @@ def publish_on_commit(jobs: Sequence[QueueJob | Any], event: str | None) -> list
              for job in jobs if job.status == JobStatus.PENDING and job.rq_id]
 
     def publish() -> None:
+        for enqueued in events:
+            if enqueued.name == "job:enqueued":
+                counts.inc("jobs_enqueued_total", queue=enqueued.job["queue"], type=enqueued.job["type"])
         emit(events)
         if items:
             # The events are numbered before any worker can see the jobs, so whatever a worker then emits

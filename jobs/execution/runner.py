@@ -23,6 +23,7 @@ from django.db import connection
 from psycopg.pq import TransactionStatus
 from rq import get_current_job
 
+from jobs.core import log_context
 from jobs.core.config import get_config
 from jobs.core.errors import (
     JobCancelled,
@@ -37,6 +38,7 @@ from jobs.core.states import AttemptOutcome, JobStatus
 from jobs.core.transport import Dispatch
 from jobs.engine.attempts import Claim, Finish, failed_run, job_claim
 from jobs.engine.dispatch import jobs_undispatch
+from jobs.events import metrics
 from jobs.execution.context import JobContext, result_to_json
 from jobs.execution.deadline import Deadline
 from jobs.execution.finisher import finish_until_written
@@ -48,6 +50,17 @@ logger = logging.getLogger(__name__)
 def perform(claim: Claim, *, limit: AbstractContextManager[Any] | None = None,
             writer: ProgressWriter | None = None) -> Finish | None:
     """Run the claimed job's handler (under ``limit``, if given); how it ended, or None if the run lost its job."""
+    with log_context.bound(**_about(claim)):
+        return _perform(claim, limit=limit, writer=writer)
+
+
+def _about(claim: Claim) -> dict[str, Any]:
+    """What the run's log lines are about, the handler's own included (jobs/core/log_context.py)."""
+    return {"job_id": str(claim.job_id), "queue": claim.queue, "type": claim.type, "attempt": claim.attempt,
+            "correlation_id": claim.correlation_id}
+
+
+def _perform(claim: Claim, *, limit: AbstractContextManager[Any] | None, writer: ProgressWriter | None) -> Finish | None:
     started = time.monotonic()
     ctx: JobContext | None = None
     try:
@@ -63,6 +76,11 @@ def perform(claim: Claim, *, limit: AbstractContextManager[Any] | None = None,
 
 async def perform_async(claim: Claim, *, timeout: float, writer: ProgressWriter) -> Finish | None:
     """Run an ``async def`` handler on the worker's event loop; its time limit cancels it."""
+    with log_context.bound(**_about(claim)):  # this coroutine's task has a context of its own
+        return await _perform_async(claim, timeout=timeout, writer=writer)
+
+
+async def _perform_async(claim: Claim, *, timeout: float, writer: ProgressWriter) -> Finish | None:
     started = time.monotonic()
     ctx: JobContext | None = None
     try:
@@ -102,7 +120,8 @@ def ended(claim: Claim, ctx: JobContext | None, exc: BaseException, started: flo
                                                  _format_traceback(exc)), duration, retryable=retryable),
                      progress=progress)
     logger.info("event=attempt_failed job=%s outcome=%s next=%s error=%s", claim.job_id, outcome, finish.status,
-                type(exc).__name__)
+                type(exc).__name__, extra={"outcome": str(outcome), "duration": round(duration, 4),
+                                           "error": f"{type(exc).__name__}: {exc}"[:500]})
     return finish
 
 
@@ -124,6 +143,8 @@ def run_job(job_id: str) -> None:
     finish = perform(claim, limit=Deadline(claim.timeout))
     if finish is not None:  # PostgreSQL away: retried, never raised to RQ (the lifeline would fail the run)
         finish_until_written([finish], lease=get_config().lease_seconds)
+    if metrics.counts.forked:  # RQ's work horse ends with os._exit: nothing else would add this run's counts
+        metrics.counts.flush()
 
 
 def _format_traceback(exc: BaseException) -> str:

@@ -36,6 +36,7 @@ from django.db import DatabaseError, close_old_connections, connection
 from rq import Worker, worker_registration
 from rq.worker import WorkerStatus
 
+from jobs.core import log_context
 from jobs.core.config import get_config
 from jobs.core.errors import JobTimeout, LeaseLost, WorkerShutdown
 from jobs.core.states import AttemptOutcome, JobStatus
@@ -74,6 +75,7 @@ class JobWorker:
         config = get_config()
         self.queues = queues
         self.name = name or f"{socket.gethostname()}.{os.getpid()}"
+        log_context.bind_process(worker=self.name)
         self.capacity = {q: concurrency or config.queue(q).concurrency for q in queues}
         self.shutdown_timeout = config.shutdown_timeout if shutdown_timeout is None else shutdown_timeout
         self.grace = config.timeout_grace

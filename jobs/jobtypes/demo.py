@@ -104,6 +104,8 @@ def flaky(ctx: JobContext) -> dict:
             [ctx.job_id],
         )
         failed_so_far = cursor.fetchone()[0]
-    if failed_so_far < payload.failures:
+    failing = failed_so_far < payload.failures
+    ctx.logger.info("flaky attempt %d: %s", ctx.attempt, "failing" if failing else "succeeding")
+    if failing:
         raise RuntimeError(f"flaky failure {failed_so_far + 1} of {payload.failures}")
     return {"attempt": ctx.attempt}
