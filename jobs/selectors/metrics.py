@@ -30,6 +30,18 @@ HISTOGRAMS = {
     "job_duration_seconds": "How long a run took, start to end",
     "job_wait_seconds": "How long a job waited from when it was due (run_at, else created) to its run's start",
 }
+GAUGES = {
+    "queue_jobs": ("Jobs per queue and state (exact)", ("queue", "state")),
+    "worker_slots_busy": ("Runs in progress per queue (its active jobs)", ("queue",)),
+    "queue_oldest_pending_seconds": ("Age of the oldest pending job (0: none)", ("queue",)),
+    "workers": ("Live workers listening on the queue (RQ's registry)", ("queue",)),
+    "scheduler_leader_lag_seconds": ("Seconds since the scheduler leader's last beat", ()),
+}
+
+
+def _gauge(name: str) -> GaugeMetricFamily:
+    documentation, labels = GAUGES[name]
+    return GaugeMetricFamily(name, documentation, labels=labels)
 
 
 class JobMetrics(Collector):
@@ -67,8 +79,7 @@ def _histogram(name: str, documentation: str,
 
 def _gauges() -> Iterator[Metric]:
     counts = job_counts()
-    queue_jobs = GaugeMetricFamily("queue_jobs", "Jobs per queue and state (exact)", labels=("queue", "state"))
-    busy = GaugeMetricFamily("worker_slots_busy", "Runs in progress per queue (its active jobs)", labels=("queue",))
+    queue_jobs, busy = _gauge("queue_jobs"), _gauge("worker_slots_busy")
     for queue, states in sorted(counts.items()):
         for state, n in states.items():
             queue_jobs.add_metric([queue, state], n)
@@ -77,13 +88,12 @@ def _gauges() -> Iterator[Metric]:
     yield busy
 
     now = timezone.now()
-    oldest = GaugeMetricFamily("queue_oldest_pending_seconds", "Age of the oldest pending job (0: none)",
-                               labels=("queue",))
+    oldest = _gauge("queue_oldest_pending_seconds")
     for queue, created in sorted(oldest_pending(sorted(counts)).items()):
         oldest.add_metric([queue], max((now - created).total_seconds(), 0.0) if created else 0.0)
     yield oldest
 
-    workers = GaugeMetricFamily("workers", "Live workers listening on the queue (RQ's registry)", labels=("queue",))
+    workers = _gauge("workers")
     listening = workers_per_queue(worker_list())
     for queue in sorted(counts):
         workers.add_metric([queue], listening.get(queue, 0))
@@ -91,8 +101,9 @@ def _gauges() -> Iterator[Metric]:
 
     beat = SchedulerHeartbeat.objects.filter(name="leader").first()
     if beat is not None:
-        yield GaugeMetricFamily("scheduler_leader_lag_seconds", "Seconds since the scheduler leader's last beat",
-                                value=max((now - beat.beat_at).total_seconds(), 0.0))
+        lag = _gauge("scheduler_leader_lag_seconds")
+        lag.add_metric([], max((now - beat.beat_at).total_seconds(), 0.0))
+        yield lag
 
 
 def metrics_registry() -> CollectorRegistry:
