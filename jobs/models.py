@@ -75,6 +75,8 @@ class QueueJob(models.Model):
         help_text="The error with numbers and ids blanked out: groups alike failures",
     )
     correlation_id = models.CharField(max_length=100, blank=True)
+    #: W3C traceparent of the span that enqueued the job (jobs/core/tracing.py), when tracing is on.
+    traceparent = models.CharField(max_length=55, blank=True, default="", db_default="")
     webhook_url = models.URLField(max_length=2000, blank=True, help_text="Receives this job's lifecycle events")
     unique_key = models.CharField(max_length=200, null=True, blank=True)
 
@@ -284,7 +286,7 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=12, help_text="First characters, to recognise a token in lists")
     key_hash = models.CharField(max_length=64, unique=True)
     scopes = ArrayField(models.CharField(max_length=16, choices=[(s, s) for s in SCOPES]), default=_all_scopes,
-                        help_text="read, enqueue, act: what the token may use of its user's permissions")
+                        help_text="read, enqueue, act, metrics: what the token may use of its user's permissions")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Refused from then on (empty: never)")
     revoked_at = models.DateTimeField(null=True, blank=True, help_text="Refused from then on")

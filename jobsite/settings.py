@@ -75,6 +75,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "jobsite.tracing.TracingMiddleware",  # off unless OTEL_* asks for traces (jobs/core/tracing.py)
     "jobsite.correlation.CorrelationIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's static files from the ASGI process itself (no separate web server needed).

@@ -77,6 +77,8 @@ class Claim:
     #: events are built from it.
     shape: dict[str, Any]
     webhook_url: str = ""
+    #: The enqueue span's W3C traceparent: each attempt's span is its child (jobs/core/tracing.py).
+    traceparent: str = ""
 
     @classmethod
     def of(cls, job: Any, attempt_id: int, *, shape: dict[str, Any] | None = None) -> Claim:
@@ -87,7 +89,7 @@ class Claim:
             attempt=job.attempts, charged=job.attempts - job.interruptions, max_attempts=job.max_attempts,
             retry_policy=job.retry_policy, timeout=job.timeout, correlation_id=job.correlation_id,
             attempt_id=attempt_id, shape=shape if shape is not None else event_shape(jsonable(job_to_dict(job))),
-            webhook_url=job.webhook_url or "",
+            webhook_url=job.webhook_url or "", traceparent=getattr(job, "traceparent", "") or "",
         )
 
 

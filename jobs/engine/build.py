@@ -14,7 +14,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
-from jobs.core import log_context
+from jobs.core import log_context, tracing
 from jobs.core.config import PRIORITY_RANGE, get_config
 from jobs.core.errors import JobTypeError
 from jobs.core.registry import JobType, get_job_type
@@ -120,4 +120,7 @@ def build_job(
         dispatched_at=None if waiting else now,
     )
     job.rq_id = "" if waiting else new_rq_id(job.id)
+    if tracing.enabled():
+        with tracing.enqueue_span(job.type, job.queue) as traceparent:
+            job.traceparent = traceparent
     return job

@@ -23,7 +23,7 @@ from django.db import connection
 from psycopg.pq import TransactionStatus
 from rq import get_current_job
 
-from jobs.core import log_context
+from jobs.core import log_context, tracing
 from jobs.core.config import get_config
 from jobs.core.errors import (
     JobCancelled,
@@ -51,7 +51,24 @@ def perform(claim: Claim, *, limit: AbstractContextManager[Any] | None = None,
             writer: ProgressWriter | None = None) -> Finish | None:
     """Run the claimed job's handler (under ``limit``, if given); how it ended, or None if the run lost its job."""
     with log_context.bound(**_about(claim)):
-        return _perform(claim, limit=limit, writer=writer)
+        if not tracing.enabled():
+            return _perform(claim, limit=limit, writer=writer)
+        with tracing.run_span(**_traced(claim)) as span:
+            finish = _perform(claim, limit=limit, writer=writer)
+            _run_ended(span, finish)
+            return finish
+
+
+def _traced(claim: Claim) -> dict[str, Any]:
+    return {"job_id": str(claim.job_id), "job_type": claim.type, "queue": claim.queue, "attempt": claim.attempt,
+            "traceparent": claim.traceparent}
+
+
+def _run_ended(span: Any, finish: Finish | None) -> None:
+    if finish is None:
+        tracing.run_ended(span, outcome="lost", error="the run lost its job")
+    else:
+        tracing.run_ended(span, outcome=str(finish.outcome), error=finish.error[1] if finish.error else "")
 
 
 def _about(claim: Claim) -> dict[str, Any]:
@@ -77,7 +94,12 @@ def _perform(claim: Claim, *, limit: AbstractContextManager[Any] | None, writer:
 async def perform_async(claim: Claim, *, timeout: float, writer: ProgressWriter) -> Finish | None:
     """Run an ``async def`` handler on the worker's event loop; its time limit cancels it."""
     with log_context.bound(**_about(claim)):  # this coroutine's task has a context of its own
-        return await _perform_async(claim, timeout=timeout, writer=writer)
+        if not tracing.enabled():
+            return await _perform_async(claim, timeout=timeout, writer=writer)
+        with tracing.run_span(**_traced(claim)) as span:
+            finish = await _perform_async(claim, timeout=timeout, writer=writer)
+            _run_ended(span, finish)
+            return finish
 
 
 async def _perform_async(claim: Claim, *, timeout: float, writer: ProgressWriter) -> Finish | None:

@@ -9,12 +9,15 @@ import asyncio
 import time
 
 from django.db import connection
+from opentelemetry import trace
 from pydantic import BaseModel, Field
 
 from jobs.core.errors import PermanentError
 from jobs.core.registry import job_type
 from jobs.core.retry import RetryPolicy
 from jobs.execution.context import JobContext
+
+_tracer = trace.get_tracer(__name__)
 
 #: Short, jitter-free backoff so retry tests measure exact gaps quickly.
 FAST_RETRY = RetryPolicy(max_attempts=3, backoff="sequence", delays=(0.5, 1.0), jitter=0.0)
@@ -55,7 +58,8 @@ def sleep(ctx: JobContext) -> dict:
     payload: SleepPayload = ctx.payload  # type: ignore[assignment]
     for step in range(payload.steps):
         ctx.progress(100 * step / payload.steps, stage=f"step {step + 1}/{payload.steps}")
-        time.sleep(payload.seconds / payload.steps)
+        with _tracer.start_as_current_span(f"sleep step {step + 1}"):  # nests in the attempt's span when tracing
+            time.sleep(payload.seconds / payload.steps)
     ctx.progress(100, stage="done")
     return {"slept": payload.seconds}
 
