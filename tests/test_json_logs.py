@@ -77,3 +77,23 @@ def test_payloads_stay_out_of_the_logs_unless_asked(json_env: None, server: str,
     wait_for(lambda: QueueJob.objects.filter(status__in=["completed", "failed"]).count() == 2, message="the jobs")
     log = Path(worker.log_path).parent / "uvicorn.log"
     assert SECRET not in log.read_text()  # the enqueue's lines carry no payload
+
+
+@pytest.mark.django_db
+def test_a_job_enqueued_inside_other_work_carries_its_correlation_id_on() -> None:
+    """What a handler (or a request) enqueues keeps the id of the work it came from; an explicit id wins."""
+    from jobs.core.log_context import bound
+    from jobs.engine.enqueue import job_enqueue
+
+    with bound(correlation_id="parent-7"):
+        child = job_enqueue(type="demo.noop").job
+        named = job_enqueue(type="demo.noop", correlation_id="own").job
+    assert (child.correlation_id, named.correlation_id) == ("parent-7", "own")
+    assert job_enqueue(type="demo.noop").job.correlation_id == ""
+
+
+@pytest.mark.parametrize("given", ["a b", "x" * 101, "line\nbreak", ""])
+def test_a_correlation_id_that_could_forge_log_lines_is_replaced(client: Any, given: str, db: None) -> None:
+    response = client.get("/healthz", headers={"X-Correlation-ID": given})
+    made = response["X-Correlation-ID"]
+    assert made != given and len(made) == 32
