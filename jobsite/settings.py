@@ -396,8 +396,8 @@ LOGGING = {
     "filters": {"context": {"()": "jobsite.logs.ContextFilter"}},
     "formatters": {
         "kv": {"format": "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"},
-        "json": {"()": "pythonjsonlogger.json.JsonFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-                 "rename_fields": {"asctime": "timestamp", "levelname": "level", "name": "logger"}},
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter", "fmt": "%(levelname)s %(name)s %(message)s",
+                 "rename_fields": {"levelname": "level", "name": "logger"}, "timestamp": True},  # ISO 8601, UTC
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
