@@ -22,11 +22,12 @@ pytestmark = [
                                                      "(apt-get install chromium); never `playwright install`"),
 ]
 
-# Polled in the page: the status the view shows and the lines listed under an attempt, read together.
+# Polled in the page: the lines listed under an attempt while the view shows that attempt running, read together.
 _SEEN = """([attempt, text]) => {
-    const status = document.querySelector('[data-field="status"]').textContent;
+    const running = document.querySelector('[data-field="status"]').textContent === "active" &&
+        document.querySelector('[data-field="attempts"]').textContent.startsWith(`${attempt} of `);
     const lines = [...document.querySelectorAll(`[data-attempt-log="${attempt}"] li .message`)].map((el) => el.textContent);
-    return status === "active" && lines.includes(text) ? lines : null;
+    return running && lines.includes(text) ? lines : null;
 }"""
 
 
