@@ -16,6 +16,7 @@ and the finish) is stored once; lines of an attempt that no longer exists
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 from django.db import connection
 
 from jobs.core.log_lines import LogLine

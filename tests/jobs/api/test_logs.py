@@ -13,11 +13,10 @@ from django.test import Client
 from django.utils import timezone
 
 from jobs.api.tokens import api_token_create, api_tokens_revoke
-from jobs.models import ApiToken
 from jobs.core.log_lines import LogLine
 from jobs.engine.attempt_logs import attempt_logs_append
 from jobs.engine.enqueue import job_enqueue
-from jobs.models import JobAttempt, QueueJob
+from jobs.models import ApiToken, JobAttempt, QueueJob
 from tests.conftest import Processes, wait_for
 from tests.jobs.api.test_api_worker import poll_until
 from tests.jobs.api.test_views import ALL_PERMISSIONS, bearer_client, make_user

@@ -3,6 +3,7 @@ batched writes that cost nothing when a handler logs nothing."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,8 +23,6 @@ from jobs.models import JobLogLine
 
 
 def _claim(attempt_id: int = 1) -> Claim:
-    import uuid
-
     return Claim(job_id=uuid.uuid4(), type="demo.noop", queue="default", priority=5, payload={}, attempt=1,
                  charged=1, max_attempts=3, retry_policy={}, timeout=10.0, correlation_id="corr-7",
                  attempt_id=attempt_id, shape={})
@@ -112,7 +111,8 @@ def test_ctx_logger_keeps_its_records_formatting_and_ctx_log_keeps_lines_only_on
         f"job={ctx.job_id} correlation_id=corr-7 lookup failed",
         f"job={ctx.job_id} correlation_id=corr-7 2 left"]
     # The records still name the handler's own line, not jobs/execution/context.py.
-    assert {r.funcName for r in records} == {"test_ctx_logger_keeps_its_records_formatting_and_ctx_log_keeps_lines_only_on_the_attempt"}
+    assert {r.funcName for r in records} == {
+        "test_ctx_logger_keeps_its_records_formatting_and_ctx_log_keeps_lines_only_on_the_attempt"}
     assert records[0].job_id == str(ctx.job_id)
 
     lines = ctx.close_log()
@@ -136,7 +136,7 @@ def test_a_handler_that_logs_nothing_costs_no_statement_and_many_lines_cost_one(
     assert not [q for q in queries if "joblogline" in q["sql"]]
 
     # In a worker the progress thread writes every run's waiting lines in one statement per tick.
-    writer = ProgressWriter(running=lambda: [])
+    writer = ProgressWriter(running=list)
     ctx = JobContext(chatty, payload=NoopPayload(), writer=writer)
     for n in range(50):
         ctx.logger.info("line %d", n)
