@@ -177,6 +177,27 @@ class JobAttempt(models.Model):
         return f"attempt {self.number} of {self.job_id}: {self.outcome or 'running'}"
 
 
+class JobLogLine(models.Model):
+    """One line a handler logged in one attempt (``ctx.logger``, ``ctx.log``), capped per attempt.
+
+    Written in batches by jobs/engine/attempt_logs.py only; deleted with the
+    attempt (jobs.engine.transitions.jobs_delete, the pruner's path). The
+    primary key is (attempt, number): the order of an attempt's lines and what
+    makes a batch written twice (a retried finish) store each line once, in
+    one index.
+    """
+
+    pk = models.CompositePrimaryKey("attempt_id", "number")
+    attempt = models.ForeignKey(JobAttempt, on_delete=models.CASCADE, related_name="log_lines", db_index=False)
+    number = models.PositiveIntegerField()
+    at = models.DateTimeField()
+    level = models.CharField(max_length=16)
+    message = models.TextField()
+
+    def __str__(self) -> str:
+        return f"{self.attempt_id}#{self.number} {self.level} {self.message[:60]}"
+
+
 class QueueState(models.Model):
     """Per-queue switches that must survive Redis loss (pause)."""
 

@@ -201,6 +201,10 @@ JOB_RECONCILE_AFTER = env_float("JOB_RECONCILE_AFTER", 30.0, minimum=0.1)
 JOB_EVENT_PREVIEW_BYTES = env_int("JOB_EVENT_PREVIEW_BYTES", 512, minimum=0)
 #: Entries of the Redis event stream older than this many seconds are trimmed (besides its length cap).
 JOB_EVENT_STREAM_MAX_AGE = env_float("JOB_EVENT_STREAM_MAX_AGE", 300.0, minimum=1)
+#: What one attempt keeps of its handler's log (ctx.logger, ctx.log): at most this many lines and this many
+#: bytes of their text; past either, one marker line says how many more were dropped (jobs/execution/run_log.py).
+JOB_LOG_MAX_LINES = env_int("JOB_LOG_MAX_LINES", 1000, minimum=0)
+JOB_LOG_MAX_BYTES = env_int("JOB_LOG_MAX_BYTES", 64 * 1024, minimum=0)
 #: Upper bound for any backoff delay, and the jitter fraction applied to it.
 JOB_BACKOFF_CAP = env_float("JOB_BACKOFF_CAP", 3600.0, minimum=0.001)
 JOB_BACKOFF_JITTER = env_float("JOB_BACKOFF_JITTER", 0.1, minimum=0)

@@ -176,6 +176,12 @@ class JobFilters(Schema):
         return value
 
 
+class LogFilters(Schema):
+    """Query string of GET /api/jobs/{id}/logs."""
+
+    attempt: int | None = Field(None, ge=1, le=2**31 - 1, description="Only this attempt's log (1 is the first run)")
+
+
 # --- Queues and job types -------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ from jobs.api.schemas import (
     JobPage,
     JobStateOut,
     JobTypeOut,
+    LogFilters,
     Message,
     QueueOut,
     QueueSwitchOut,
@@ -41,7 +42,7 @@ from jobs.core.access import allows, enqueue_refusals, may_enqueue
 from jobs.core.errors import EnqueueRefused, InvalidTransition, JobTypeError
 from jobs.core.permissions import ADD, CANCEL, PAUSE, RETRY, VIEW
 from jobs.core.registry import all_job_types, get_job_type, time_warning
-from jobs.core.shape import AttemptShape, JobShape, attempt_to_dict, job_to_dict
+from jobs.core.shape import AttemptLogShape, AttemptShape, JobShape, attempt_log_to_dict, attempt_to_dict, job_to_dict
 from jobs.engine.audit import audit_record
 from jobs.engine.build import timeout_ceiling
 from jobs.engine.enqueue import job_enqueue, job_enqueue_each
@@ -50,6 +51,7 @@ from jobs.engine.transitions import job_cancel, job_requeue
 from jobs.models import JobSource, QueueJob
 from jobs.selectors.filters import FilterError
 from jobs.selectors.jobs import job_attempts, job_get, job_list
+from jobs.selectors.logs import job_logs
 from jobs.selectors.paging import InvalidCursor, keyset_page
 from jobs.selectors.queues import queue_stats
 
@@ -271,6 +273,17 @@ def job_detail(request: HttpRequest, job_id: str) -> dict[str, Any]:
 def job_attempt_list(request: HttpRequest, job_id: str) -> list[Any]:
     """Every run of the job, oldest first, with its outcome and error."""
     return [attempt_to_dict(attempt) for attempt in job_attempts(_job_or_404(job_id))]
+
+
+@api.get("/jobs/{job_id}/logs", url_name="job_logs", tags=["jobs"],
+         response={200: list[AttemptLogShape], 404: Message, 422: FieldErrors, **ERRORS})
+def job_log_list(request: HttpRequest, job_id: str, filters: Query[LogFilters]) -> list[Any]:
+    """What the job's handler logged (`ctx.logger`, `ctx.log`), per attempt, oldest first.
+
+    Each attempt keeps at most `JOB_LOG_MAX_LINES` lines and `JOB_LOG_MAX_BYTES` bytes; past that, its
+    last line (a WARNING) says how many more were dropped. A running attempt has the lines written so far.
+    """
+    return [attempt_log_to_dict(attempt) for attempt in job_logs(_job_or_404(job_id), attempt=filters.attempt)]
 
 
 def _acted(caller: Caller, action: str, job: QueueJob) -> Status:

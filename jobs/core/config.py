@@ -70,6 +70,9 @@ class EngineConfig:
     #: Bytes of a payload's or result's JSON an event carries (jobs.core.shape.event_shape).
     event_preview_bytes: int
     event_stream_max_age: float
+    #: What one attempt keeps of its handler's log: lines and bytes of text (jobs.execution.run_log).
+    log_max_lines: int
+    log_max_bytes: int
 
     def queue(self, name: str) -> QueueConfig:
         return self.queues[name]
@@ -149,6 +152,8 @@ def get_config() -> EngineConfig:
         reconcile_after=float(settings.JOB_RECONCILE_AFTER),
         event_preview_bytes=int(settings.JOB_EVENT_PREVIEW_BYTES),
         event_stream_max_age=float(settings.JOB_EVENT_STREAM_MAX_AGE),
+        log_max_lines=int(settings.JOB_LOG_MAX_LINES),
+        log_max_bytes=int(settings.JOB_LOG_MAX_BYTES),
     )
 
 

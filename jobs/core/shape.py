@@ -1,4 +1,4 @@
-"""The public shape of a job and of an attempt: defined once, here.
+"""The public shape of a job, of an attempt and of an attempt's log: defined once, here.
 
 ``GET /api/jobs/{id}``, every lifecycle event (WebSocket message, webhook
 body, the CLI's ``--wait``), the dashboard's live page and ``job_status
@@ -72,6 +72,30 @@ class AttemptShape(BaseModel):
     duration: float | None = Field(..., description="Seconds")
 
 
+class LogLineShape(BaseModel):
+    """One line a handler logged (``ctx.logger`` or ``ctx.log``)."""
+
+    model_config = ConfigDict(title="LogLine")
+
+    number: int = Field(..., description="1, 2, … within the attempt")
+    at: datetime
+    level: str = Field(..., description="DEBUG, INFO, WARNING, ERROR or CRITICAL (ctx.log: INFO)")
+    message: str
+
+
+class AttemptLogShape(BaseModel):
+    """One attempt's log: at most JOB_LOG_MAX_LINES lines and JOB_LOG_MAX_BYTES bytes, then one WARNING line
+    saying how many more were dropped."""
+
+    model_config = ConfigDict(title="AttemptLog")
+
+    attempt: int = Field(..., description="The attempt's number, as in GET /api/jobs/{id}/attempts")
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str = Field(..., description="Empty while the attempt runs")
+    lines: list[LogLineShape]
+
+
 #: The keys of a job's public dict, in order.
 PUBLIC_FIELDS: tuple[str, ...] = tuple(JobShape.model_fields)
 _DATETIME_FIELDS = ("created_at", "started_at", "finished_at", "run_at")
@@ -104,6 +128,14 @@ def job_to_dict(job: Any) -> dict[str, Any]:
 def attempt_to_dict(attempt: Any) -> dict[str, Any]:
     """The public shape of a JobAttempt row."""
     return {name: getattr(attempt, name) for name in AttemptShape.model_fields}
+
+
+def attempt_log_to_dict(attempt: Any) -> dict[str, Any]:
+    """The public log of a JobAttempt row whose ``lines`` hold its JobLogLine rows (jobs.selectors.logs)."""
+    return {"attempt": attempt.number, "started_at": attempt.started_at, "finished_at": attempt.finished_at,
+            "outcome": attempt.outcome,
+            "lines": [{"number": line.number, "at": line.at, "level": line.level, "message": line.message}
+                      for line in attempt.lines]}
 
 
 def jsonable(job: dict[str, Any]) -> dict[str, Any]:

@@ -22,10 +22,12 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from jobs.core.log_lines import LogLine
 from jobs.core.retry import RetryPolicy
 from jobs.core.shape import event_shape, job_to_dict, jsonable
 from jobs.core.states import AttemptOutcome, JobStatus
 from jobs.core.transport import new_rq_id
+from jobs.engine.attempt_logs import attempt_logs_append
 from jobs.engine.publish import publish_on_commit, state_change
 from jobs.events.metrics import counts
 
@@ -148,6 +150,9 @@ class Finish:
     #: The run's last reported (percent, stage, message), written with the finish: the row shows
     #: where the handler stopped.
     progress: tuple[int, str, str] | None = None
+    #: The run's log lines not written yet, and the marker of those dropped past the cap
+    #: (jobs.execution.run_log): written just before the finish, so a job that ended has its whole log.
+    log: tuple[LogLine, ...] = ()
 
 
 #: A run that would go round again (put back ``pending`` by a shutdown, ``retrying`` after an error or a
@@ -225,6 +230,7 @@ def attempts_finish(finishes: Sequence[Finish]) -> list[SimpleNamespace]:
         for name, value in row.items():
             columns[name].append(value)
     with state_change():  # with the webhook deliveries of the ends
+        attempt_logs_append([line for finish in finishes for line in finish.log])  # no statement if none
         jobs = _job_rows(_FINISH_SQL, columns)
         by_event: dict[str | None, list[SimpleNamespace]] = {}
         for job in jobs:

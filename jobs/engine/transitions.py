@@ -126,6 +126,9 @@ def jobs_handover(handovers: Sequence[tuple[uuid.UUID, str]]) -> list[QueueJob]:
 _DELETE_SQL = """
 WITH doomed AS (
     SELECT id FROM jobs_queuejob WHERE id = ANY(%s) AND status = ANY(%s) FOR UPDATE
+), log_lines AS (
+    DELETE FROM jobs_joblogline
+     WHERE attempt_id IN (SELECT id FROM jobs_jobattempt WHERE job_id IN (SELECT id FROM doomed))
 ), attempts AS (
     DELETE FROM jobs_jobattempt WHERE job_id IN (SELECT id FROM doomed)
 )
@@ -134,7 +137,8 @@ DELETE FROM jobs_queuejob WHERE id IN (SELECT id FROM doomed)
 
 
 def jobs_delete(ids: Sequence[uuid.UUID]) -> int:
-    """Delete those of ``ids`` that have finished, with their attempts; live jobs are never deleted."""
+    """Delete those of ``ids`` that have finished, with their attempts and the attempts' log lines; live jobs
+    are never deleted."""
     with connection.cursor() as cursor:
         cursor.execute(_DELETE_SQL, [list(ids), _states(FINAL_STATES)])
         return cursor.rowcount

@@ -17,6 +17,10 @@ Progress ticks are thinned here, not in ``ctx.progress``: every stage change,
 100 % and the first tick go out; faster ticks go out at most every
 PROGRESS_INTERVAL per job, the newest one winning, sent by the helper thread
 when the handler goes quiet (so the last value is never stuck).
+
+Log lines of running jobs travel on the same stream as ``job.log`` entries
+(``publish_log_lines``), numbered in their job's sequence; readers of
+lifecycle events skip them (``StreamEvent.is_log``).
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ import redis
 from django.conf import settings
 
 from jobs.core.config import get_config
+from jobs.core.log_lines import LogLine
 from jobs.core.transport import eval_script, redis_connection
 from jobs.events.emit import JobEvent
 
@@ -60,24 +65,28 @@ BATCH_MAX = 500
 #: The helper polls every BATCH_DELAY while state changes flow; after this long without any it parks.
 IDLE_AFTER = 0.05
 
+# A job's next sequence number (see the module's docstring). Numbers are formatted with %d: Lua's
+# default format would print 16 digits in exponent notation.
+_NEXT_SEQ = """
+local now = nil
+local function next_seq(key, ttl)
+  local s = redis.call('INCR', key)
+  if s ~= 1 then return string.format('%d', s) end
+  now = now or redis.call('TIME')
+  s = string.format('%d', tonumber(now[1]) * 1000000 + tonumber(now[2]))
+  redis.call('SET', key, s, 'EX', ttl)
+  return s
+end
+"""
+
 # One call publishes a batch: KEYS = the stream, then each event's sequence key;
 # ARGV = maxlen, ttl, ttl after a final event, max age in ms, then (job id, message without its
 # opening brace, "1" if the event is final) per event. The stream is trimmed by length as entries
 # are added and by age (MINID) once per batch, so neither a burst nor a quiet hour keeps old events.
-# Numbers are formatted with %d: Lua's default format would print 16 digits in
-# exponent notation.
-_PUBLISH = """
+_PUBLISH = _NEXT_SEQ + """
 local seqs = {}
-local now = nil
 for i = 2, #KEYS do
-  local s = redis.call('INCR', KEYS[i])
-  if s == 1 then
-    now = now or redis.call('TIME')
-    s = string.format('%d', tonumber(now[1]) * 1000000 + tonumber(now[2]))
-    redis.call('SET', KEYS[i], s, 'EX', ARGV[2])
-  else
-    s = string.format('%d', s)
-  end
+  local s = next_seq(KEYS[i], ARGV[2])
   redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'j', ARGV[3 * i - 1], 's', s,
              'm', '{"type":"job.event","seq":' .. s .. ',' .. ARGV[3 * i])
   if ARGV[3 * i + 1] == '1' then redis.call('EXPIRE', KEYS[i], ARGV[3]) end
@@ -101,6 +110,42 @@ def publish(events: list[JobEvent]) -> list[int]:
         args += [event.job_id, body[1:], "1" if event.name in FINAL_EVENTS else "0"]
     seqs = eval_script(_PUBLISH, keys, args)
     return [int(seq) for seq in seqs]  # type: ignore[union-attr]
+
+
+#: How a ``job.log`` entry's message begins: readers that follow state changes skip these by it.
+LOG_MESSAGE_START = '{"type":"job.log",'
+
+# Log lines of running jobs (jobs.execution.run_log), one entry per attempt in the batch: KEYS = the
+# stream, then each entry's job's sequence key; ARGV = maxlen, ttl, then (job id, message without its
+# opening brace) per entry. Numbered in the job's sequence like its events, so a socket that starts
+# from a snapshot passes on only the lines written after it; trimmed with the next batch of events.
+_PUBLISH_LOG = _NEXT_SEQ + """
+for i = 2, #KEYS do
+  local s = next_seq(KEYS[i], ARGV[2])
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'j', ARGV[2 * i - 1], 's', s,
+             'm', '{"type":"job.log","seq":' .. s .. ',' .. ARGV[2 * i])
+end
+"""
+
+
+def publish_log_lines(lines: list[LogLine]) -> None:
+    """Put lines just stored on the stream for the job pages watching (ws/jobs/<id>/), one entry per attempt.
+
+    Not an event: lines do not go through ``emit``'s sinks (the log sink would log them twice), nor
+    to webhooks or the dashboard's feed (monitoring.live.relay sends them only to the job's group).
+    Each message is ``{"type": "job.log", "seq", "job_id", "attempt", "lines": [LogLineShape, …]}``.
+    """
+    by_attempt: dict[int, list[LogLine]] = {}
+    for line in lines:
+        by_attempt.setdefault(line.attempt_id, []).append(line)
+    keys: list[str] = [STREAM]
+    args: list[Any] = [STREAM_MAXLEN, SEQ_TTL]
+    for batch in by_attempt.values():
+        body = json.dumps({"job_id": batch[0].job_id, "attempt": batch[0].attempt,
+                           "lines": [line.public() for line in batch]}, separators=(",", ":"))
+        keys.append(SEQ_KEY + batch[0].job_id)
+        args += [batch[0].job_id, body[1:]]
+    eval_script(_PUBLISH_LOG, keys, args)
 
 
 class StreamSink:
@@ -245,6 +290,11 @@ class StreamEvent:
 
     def message(self) -> dict[str, Any]:
         return json.loads(self.text)
+
+    @property
+    def is_log(self) -> bool:
+        """Log lines of a running job (``publish_log_lines``), not a lifecycle event."""
+        return self.text.startswith(LOG_MESSAGE_START)
 
 
 def decode(entry_id: bytes | str, fields: dict[bytes, bytes]) -> StreamEvent:

@@ -1,4 +1,4 @@
-"""What a handler gets: typed payload, progress reporting, a logger, cancellation."""
+"""What a handler gets: typed payload, progress reporting, a logger and its attempt's log, cancellation."""
 from __future__ import annotations
 
 import logging
@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 import pydantic
 
 from jobs.core.errors import JobCancelled
+from jobs.core.log_lines import LogLine
 from jobs.engine.attempts import Claim, job_cancel_requested, job_progress
 from jobs.events.emit import JobEvent, emit
+from jobs.execution.run_log import RunLog, line_text, write_later
 
 if TYPE_CHECKING:
     from jobs.execution.progress import ProgressWriter
@@ -23,16 +25,28 @@ CANCEL_CHECK_INTERVAL = 0.5
 
 
 class JobLogger(logging.LoggerAdapter):
-    """A handler's logger: its lines name the job (and its correlation id), as the engine's own do."""
+    """A handler's logger: its lines name the job (and its correlation id), as the engine's own do.
+
+    Each record the logger emits is also kept on the run's attempt (``run_log``, jobs.execution.run_log),
+    without the job prefix: the job page and ``GET /api/jobs/{id}/logs`` show them under the attempt.
+    """
+
+    run_log: RunLog | None = None
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         extra = self.extra or {}
         correlation = f" correlation_id={extra['correlation_id']}" if extra.get("correlation_id") else ""
         return f"job={extra.get('job_id')}{correlation} {msg}", {**kwargs, "extra": {**extra, **kwargs.get("extra", {})}}
 
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if self.run_log is not None and self.isEnabledFor(level):
+            self.run_log.add(level, line_text(msg, args, kwargs.get("exc_info")))
+        # One frame more than LoggerAdapter.log expects: the record still names the handler's line.
+        super().log(level, msg, *args, **{**kwargs, "stacklevel": kwargs.get("stacklevel", 1) + 1})
+
 
 class JobContext:
-    """Handed to every handler: the typed payload, ``progress()``, ``logger`` and ``cancel_requested``."""
+    """Handed to every handler: the typed payload, ``progress()``, ``logger``, ``log()``, ``cancel_requested``."""
 
     def __init__(self, claim: Claim, *, payload: pydantic.BaseModel, writer: ProgressWriter | None = None) -> None:
         self.job_id = claim.job_id
@@ -45,8 +59,11 @@ class JobContext:
         #: In a worker's slots, progress goes to its writer thread (jobs.execution.progress); under plain
         #: rqworker it is written here.
         self._writer = writer
+        #: The attempt's log: written by the worker's progress thread, else (rqworker) by a timer thread.
+        self._log = RunLog(claim, on_waiting=writer.put_log if writer is not None else write_later)
         self.logger = JobLogger(logging.getLogger(f"jobs.handler.{claim.type}"),
                                 {"job_id": str(claim.job_id), "correlation_id": claim.correlation_id})
+        self.logger.run_log = self._log
         self.percent = 0
         self.stage = ""
         self.message = ""
@@ -94,6 +111,15 @@ class JobContext:
             return
         self._cancel_requested = bool(job_progress(self._claim, percent=state[0], stage=state[1], message=state[2]))
         self._cancel_checked = self._last_write
+
+    def log(self, line: object) -> None:
+        """Add a line to this attempt's log (the job page, ``GET /api/jobs/{id}/logs``), as BullMQ's
+        ``job.log()``; unlike ``ctx.logger`` it does not go to the worker's own log."""
+        self._log.add(logging.INFO, str(line))
+
+    def close_log(self) -> tuple[LogLine, ...]:
+        """The run ended: its lines not written yet (and the marker of those dropped), for its finish."""
+        return self._log.close()
 
     @property
     def cancel_requested(self) -> bool:

@@ -86,7 +86,7 @@ def _perform(claim: Claim, *, limit: AbstractContextManager[Any] | None, writer:
         with limit or nullcontext():
             value = job_type.handler(ctx)
         return Finish(claim, AttemptOutcome.COMPLETED, JobStatus.COMPLETED, time.monotonic() - started,
-                      result=result_to_json(value), progress=ctx.last_progress)
+                      result=result_to_json(value), progress=ctx.last_progress, log=ctx.close_log())
     except BaseException as exc:  # noqa: BLE001 (every ending is recorded)
         return ended(claim, ctx, exc, started)
 
@@ -113,7 +113,7 @@ async def _perform_async(claim: Claim, *, timeout: float, writer: ProgressWriter
         except TimeoutError:
             raise JobTimeout(f"handler exceeded its time limit of {timeout:g} s") from None
         return Finish(claim, AttemptOutcome.COMPLETED, JobStatus.COMPLETED, time.monotonic() - started,
-                      result=result_to_json(value), progress=ctx.last_progress)
+                      result=result_to_json(value), progress=ctx.last_progress, log=ctx.close_log())
     except asyncio.CancelledError:  # the worker's shutdown grace ran out
         return ended(claim, ctx, WorkerShutdown("worker shutdown grace period ran out"), started)
     except BaseException as exc:  # noqa: BLE001
@@ -128,11 +128,12 @@ def ended(claim: Claim, ctx: JobContext | None, exc: BaseException, started: flo
     if isinstance(exc, (WorkerShutdown, JobCancelled, JobTimeout)):
         _after_interruption()
     progress = ctx.last_progress if ctx is not None else None  # the row shows where the handler stopped
+    log = ctx.close_log() if ctx is not None else ()
     if isinstance(exc, WorkerShutdown):
-        return Finish(claim, AttemptOutcome.INTERRUPTED, JobStatus.PENDING, duration, progress=progress,
+        return Finish(claim, AttemptOutcome.INTERRUPTED, JobStatus.PENDING, duration, progress=progress, log=log,
                       error=("WorkerShutdown", str(exc) or "worker shutdown grace period ran out", ""), uncharged=True)
     if isinstance(exc, JobCancelled):
-        return Finish(claim, AttemptOutcome.CANCELLED, JobStatus.CANCELLED, duration, progress=progress,
+        return Finish(claim, AttemptOutcome.CANCELLED, JobStatus.CANCELLED, duration, progress=progress, log=log,
                       error=("JobCancelled", "cancelled while running", ""))
     if isinstance(exc, JobTimeout) and not str(exc):  # raised into the thread by the watchdog
         exc = JobTimeout(f"handler exceeded its time limit of {claim.timeout:g} s").with_traceback(exc.__traceback__)
@@ -140,7 +141,7 @@ def ended(claim: Claim, ctx: JobContext | None, exc: BaseException, started: flo
     retryable = not isinstance(exc, (PermanentError, JobTypeError))
     finish = replace(failed_run(claim, outcome, (type(exc).__name__, str(exc) or type(exc).__name__,
                                                  _format_traceback(exc)), duration, retryable=retryable),
-                     progress=progress)
+                     progress=progress, log=log)
     logger.info("event=attempt_failed job=%s outcome=%s next=%s error=%s", claim.job_id, outcome, finish.status,
                 type(exc).__name__, extra={"outcome": str(outcome), "duration": round(duration, 4),
                                            "error": f"{type(exc).__name__}: {exc}"[:500]})

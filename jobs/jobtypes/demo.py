@@ -41,6 +41,12 @@ class FailPayload(BaseModel):
     permanent: bool = Field(False, description="Fail without retrying")
 
 
+class LogPayload(BaseModel):
+    lines: int = Field(3, ge=0, le=100_000, description="Lines each attempt logs")
+    line_seconds: float = Field(0.0, ge=0, le=60, description="Pause after each line")
+    failures: int = Field(0, ge=0, le=100, description="Attempts that fail (after their lines) before one succeeds")
+
+
 class FlakyPayload(BaseModel):
     failures: int = Field(2, ge=0, le=100, description="Attempts that fail before one succeeds")
     steps: int = Field(0, ge=0, le=100, description="Progress stages each attempt reports before it fails or succeeds")
@@ -113,3 +119,20 @@ def flaky(ctx: JobContext) -> dict:
     if failing:
         raise RuntimeError(f"flaky failure {failed_so_far + 1} of {payload.failures}")
     return {"attempt": ctx.attempt}
+
+
+@job_type("demo.log", payload=LogPayload, retry=FAST_RETRY, min_time=lambda p: p.lines * p.line_seconds)
+def log(ctx: JobContext) -> dict:
+    """Logs `lines` lines per attempt (through ctx.logger and ctx.log in turn), then fails its first `failures`
+    attempts."""
+    payload: LogPayload = ctx.payload  # type: ignore[assignment]
+    for n in range(1, payload.lines + 1):
+        if n % 2:
+            ctx.logger.info("attempt %d line %d", ctx.attempt, n)
+        else:
+            ctx.log(f"attempt {ctx.attempt} line {n}")
+        time.sleep(payload.line_seconds)
+    if ctx.attempt <= payload.failures:
+        ctx.logger.warning("attempt %d fails on purpose", ctx.attempt)
+        raise RuntimeError(f"failing attempt {ctx.attempt} of {payload.failures} on purpose")
+    return {"lines": payload.lines}

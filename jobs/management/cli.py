@@ -238,7 +238,7 @@ def follow_job(
                 position = None  # fall back to polling
                 continue
             for entry in entries:
-                if entry.job_id == key and entry.seq > seq:
+                if entry.job_id == key and entry.seq > seq and not entry.is_log:
                     seq = entry.seq
                     changed = _whole(entry.message()["job"], job_id, job)
                     if _progress_state(changed) != _progress_state(job):

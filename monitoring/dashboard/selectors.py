@@ -16,6 +16,7 @@ from jobs.core.states import FINAL_STATES, JobStatus
 from jobs.core.transport import logical_queue
 from jobs.models import AuditEntry, JobAttempt, QueueJob
 from jobs.selectors.jobs import job_get
+from jobs.selectors.logs import job_logs
 from jobs.selectors.queues import worker_list
 from monitoring.dashboard.audit import job_history
 
@@ -145,6 +146,7 @@ class TimelineEntry:
 @dataclass
 class JobDetail:
     job: QueueJob
+    #: Oldest first, each with its log lines in ``lines`` (jobs.selectors.logs).
     attempts: list[JobAttempt]
     timeline: list[TimelineEntry]
     history: list[AuditEntry]
@@ -209,6 +211,6 @@ def job_detail(job_id: str) -> JobDetail | None:
     job = job_get(job_id)
     if job is None:
         return None
-    attempts = list(job.attempt_set.order_by("number"))
+    attempts = job_logs(job)  # each with its log lines in ``lines``
     history = job_history(job.id)
     return JobDetail(job=job, attempts=attempts, timeline=job_timeline(job, attempts, history), history=history)

@@ -112,14 +112,16 @@ class Relay:
             self._maybe_send_counts()
 
     async def relay(self, events: list[StreamEvent]) -> None:
-        """One group_send per job in the batch, one to the feed; each keeps the stream's order."""
+        """One group_send per job in the batch, one to the feed; each keeps the stream's order. Log lines
+        (``job.log`` entries) go to their job's group only: no list on the dashboard shows them."""
         by_job: dict[str, list[tuple[int, str]]] = {}
         for event in events:
             by_job.setdefault(event.job_id, []).append((event.seq, event.text))
         sends = [self.layer.group_send(job_group(job_id), {"type": "job.events", "events": items})
                  for job_id, items in by_job.items()]
-        sends.append(self.layer.group_send(FEED_GROUP, {"type": "job.events",
-                                                        "events": [(e.seq, e.text) for e in events]}))
+        feed = [(e.seq, e.text) for e in events if not e.is_log]
+        if feed:
+            sends.append(self.layer.group_send(FEED_GROUP, {"type": "job.events", "events": feed}))
         results = await asyncio.gather(*sends, return_exceptions=True)
         for result in results:
             if isinstance(result, Exception):

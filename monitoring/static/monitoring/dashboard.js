@@ -369,21 +369,74 @@
 
   // ------------------------------------------------------------------ job page
 
+  function logItem(line) {
+    // One log line as _job_sections.html renders it (text only: a message is never markup).
+    const item = document.createElement("li");
+    item.dataset.line = String(line.number);
+    item.className = String(line.level).toLowerCase();
+    const time = document.createElement("time");
+    time.dateTime = line.at;
+    const date = new Date(line.at);
+    time.textContent = isNaN(date) ? line.at : date.toISOString().slice(11, 23);
+    const level = document.createElement("span");
+    level.className = "level";
+    level.textContent = line.level;
+    const message = document.createElement("span");
+    message.className = "message";
+    message.textContent = line.message;
+    item.append(time, level, message);
+    return item;
+  }
+
   function followJob(root) {
     // The progress view keeps #job-progress up to date over its own socket; when the job's
-    // state or attempt count changes, fetch the attempts and timeline sections again.
+    // state or attempt count changes (or the socket (re)connects), fetch the attempts and timeline
+    // sections again. Log lines of the running attempt come over the same socket ("job:log" from
+    // job_progress.js): kept here per attempt and appended to that attempt's list after the lines
+    // the server rendered, so a refresh of the sections never loses or repeats one.
     const target = document.querySelector("[data-job-sections]");
     if (!root || !target) return;
     let last = `${root.dataset.status}`;
     let timer = null;
+    const logs = new Map(); // attempt number -> its lines in order, as they came
+    const showLogs = () => {
+      target.querySelectorAll("[data-attempt-log]").forEach((list) => {
+        const lines = logs.get(Number(list.dataset.attemptLog)) || [];
+        let shown = Number(list.lastElementChild?.dataset.line || 0);
+        const following = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
+        for (const line of lines) {
+          if (line.number <= shown) continue;
+          list.appendChild(logItem(line));
+          shown = line.number;
+        }
+        const count = list.closest("details")?.querySelector("[data-log-count]");
+        if (count) setText(count, `${list.children.length} line${list.children.length === 1 ? "" : "s"}`);
+        if (following) list.scrollTop = list.scrollHeight;
+      });
+    };
     const refresh = () => {
       fetch(target.dataset.url, { credentials: "same-origin" })
         .then((response) => (response.ok ? response.text() : null))
         .then((html) => {
           if (html !== null) target.innerHTML = html;
+          showLogs();
         })
         .catch(() => {});
     };
+    const refreshSoon = () => {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(refresh, 150); // a burst of events, one fetch
+    };
+    root.addEventListener("job:log", (event) => {
+      const { attempt, lines } = event.detail;
+      const kept = logs.get(attempt) || [];
+      for (const line of lines) {
+        if (!kept.length || line.number > kept[kept.length - 1].number) kept.push(line);
+      }
+      logs.set(attempt, kept);
+      showLogs();
+    });
+    root.addEventListener("job:snapshot", refreshSoon); // lines written while the socket was away
     new MutationObserver(() => {
       const now = `${root.dataset.status}|${root.querySelector('[data-field="attempts"]')?.textContent}`;
       if (now === last) return;
@@ -391,8 +444,7 @@
       document.querySelectorAll("[data-when-status]").forEach((el) => {
         el.hidden = !el.dataset.whenStatus.split(" ").includes(root.dataset.status);
       });
-      window.clearTimeout(timer);
-      timer = window.setTimeout(refresh, 150); // a burst of events, one fetch
+      refreshSoon();
     }).observe(root, { attributes: true, subtree: true, characterData: true, childList: true });
   }
 

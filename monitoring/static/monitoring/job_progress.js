@@ -2,7 +2,11 @@
  *
  * Messages: {"type": "job.snapshot", "job", "seq"} on every (re)connect, then
  * {"type": "job.event", "event", "job", "seq", "at"}. Events numbered at or
- * below what was already applied are stale and skipped. The socket reconnects
+ * below what was already applied are stale and skipped. Lines the running
+ * attempt logged come as {"type": "job.log", "job_id", "attempt", "lines"};
+ * this view does not show them: it passes them on as a "job:log" DOM event on
+ * #job-progress (and each snapshot as "job:snapshot") for the page around it
+ * (dashboard.js lists them under their attempt). The socket reconnects
  * by itself with exponential backoff (0.5 s doubling to 15 s, with jitter),
  * except after 4403 (not allowed) or 4404 (no such job); after 4429 (the page
  * fell behind) it reconnects to a fresh snapshot like after any other close.
@@ -144,6 +148,10 @@
         retries = 0;
         live("live", FINAL.has(data.job.status) ? "up to date" : "live");
         render(data.job);
+        root.dispatchEvent(new CustomEvent("job:snapshot"));
+      } else if (data.type === "job.log") {
+        // Not a state: it leaves seq alone (the page orders lines by their number within the attempt).
+        root.dispatchEvent(new CustomEvent("job:log", { detail: data }));
       } else if (data.type === "job.event") {
         if (typeof data.seq === "number") {
           if (data.seq <= seq) return;

@@ -25,6 +25,7 @@ ROUTES = [
     ("post", "/api/jobs/bulk", "add_queuejob", 200),
     ("get", "/api/jobs/{job_id}", "view_queuejob", 200),
     ("get", "/api/jobs/{job_id}/attempts", "view_queuejob", 200),
+    ("get", "/api/jobs/{job_id}/logs", "view_queuejob", 200),
     ("post", "/api/jobs/{job_id}/cancel", "cancel_queuejob", 202),
     ("post", "/api/jobs/{failed_id}/retry", "retry_queuejob", 202),
     ("get", "/api/queues", "view_queuejob", 200),

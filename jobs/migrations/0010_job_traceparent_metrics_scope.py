@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0008_metric_counter'),
+        ('jobs', '0009_job_logs'),
     ]
 
     operations = [
