@@ -21,6 +21,14 @@
     return `${(value / 60).toFixed(1)} min`;
   }
 
+  function axisSeconds(value) {
+    // An axis label: as short as it stays exact (0, 250 ms, 2.5 s, 20 s, 5 min).
+    if (value === 0) return "0";
+    if (value < 1) return `${+(value * 1000).toPrecision(3)} ms`;
+    if (value < 120) return `${+value.toPrecision(3)} s`;
+    return `${+(value / 60).toPrecision(3)} min`;
+  }
+
   function niceCeil(value) {
     // The axis top: 1, 2 or 5 times a power of ten, at least the value.
     const power = 10 ** Math.floor(Math.log10(value));
@@ -97,7 +105,7 @@
     // slot without a value breaks the line, and a value with no neighbour is a dot.
     const rows = series.map(values);
     const peak = niceCeil(Math.max(0.001, ...rows.flat().filter((v) => v !== null && v !== undefined)));
-    axisChart(svg, series, { ...options, peak, grid: [0, peak / 2, peak], format: seconds }, ({ x0, y0, slot, scale }) => {
+    axisChart(svg, series, { ...options, peak, grid: [0, peak / 2, peak], format: axisSeconds }, ({ x0, y0, slot, scale }) => {
       const lines = [];
       const dots = [];
       ["p99", "p95", "p50"].forEach((cls) => { // p50 drawn last, on top
