@@ -1,7 +1,7 @@
 """The dashboard's URLs, included by monitoring.urls under /admin/queues/."""
 from django.urls import path
 
-from monitoring.dashboard import actions, add_views, job_views, search_views, views
+from monitoring.dashboard import actions, add_views, job_views, metrics_views, search_views, views
 
 urlpatterns = [
     path("", views.overview, name="queues"),
@@ -12,6 +12,8 @@ urlpatterns = [
     path("action/", actions.bulk_action, name="bulk_action"),
     path("dead-letters/", views.dead_letters, name="dead_letters"),
     path("workers/", views.workers, name="workers"),
+    path("metrics/", metrics_views.metrics_page, name="metrics"),
+    path("metrics/data/", metrics_views.metrics_data, name="metrics_data"),
     path("search/", search_views.search, name="search"),
     path("add/", add_views.add_choose, name="add_choose"),
     path("add/<str:type_name>/", add_views.add_job, name="add_job"),

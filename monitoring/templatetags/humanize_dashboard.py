@@ -51,6 +51,12 @@ def seconds(value: float | None) -> str:
     return f"{value / 60:.1f} min"
 
 
+@register.filter
+def percent(value: float | None) -> str:
+    """0.0412 -> 4.1 % (a share; "–" when there is none)."""
+    return "–" if value is None else f"{value * 100:.1f} %"
+
+
 _CODE = re.compile(r"``(.+?)``|`([^`]+)`")
 
 

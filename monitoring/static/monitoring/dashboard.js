@@ -1,4 +1,5 @@
-/* Queue dashboard: live counts over ws/queues/, throughput charts, relative times, list selection.
+/* Queue dashboard: live counts over ws/queues/, throughput charts (drawn by charts.js), relative times,
+ * list selection. Other pages ride the same socket through window.QueueDashboard.connect (metrics.js).
  *
  * No polling: the page starts from the numbers it was rendered with (a JSON
  * script "queues-live"), then applies what the socket sends — "queues.snapshot"
@@ -56,44 +57,9 @@
     return series.reduce((total, row) => total + (row[kind] || 0), 0);
   }
 
-  function stackedBars(series, { x0, y0, bar, scale, gap }) {
-    // One stacked bar a minute from the baseline y0 up: completed, then retried attempts, then failed jobs.
-    const parts = [];
-    series.forEach((row, i) => {
-      const x = (x0 + i * bar).toFixed(2);
-      const w = Math.max(bar - gap, 0.6).toFixed(2);
-      let top = y0;
-      for (const [kind, cls] of [[1, "c"], [3, "r"], [2, "f"]]) {
-        const h = (row[kind] || 0) * scale;
-        if (!h) continue;
-        top -= h;
-        parts.push(`<rect class="${cls}" x="${x}" y="${top.toFixed(2)}" width="${w}" height="${h.toFixed(2)}"/>`);
-      }
-    });
-    return parts;
-  }
-
   function describe(series) {
     return `last hour: ${sum(series, 1)} completed, ${sum(series, 3)} failed attempts retried, ` +
       `${sum(series, 2)} jobs failed`;
-  }
-
-  function drawChart(svg, series) {
-    // A queue's sparkline; the overview's "Last hour" chart has the axes and the per-minute numbers.
-    const width = 120;
-    const height = 28;
-    const bar = width / (series.length || 60);
-    const peak = Math.max(1, ...series.map((row) => row[1] + row[2] + (row[3] || 0)));
-    const parts = stackedBars(series, { x0: 0, y0: height, bar, scale: (height - 1) / peak, gap: 0.4 });
-    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-    svg.innerHTML = `<line class="base" x1="0" y1="${height - 0.5}" x2="${width}" y2="${height - 0.5}"/>${parts.join("")}`;
-    svg.setAttribute("aria-label", describe(series));
-  }
-
-  function niceCeil(value) {
-    // The axis top: 1, 2 or 5 times a power of ten, at least the value.
-    const power = 10 ** Math.floor(Math.log10(value));
-    return [1, 2, 5, 10].map((m) => m * power).find((step) => step >= value);
   }
 
   function allQueues() {
@@ -110,38 +76,17 @@
     return total;
   }
 
+  // The hour's x labels (minutes ago), fewer on a narrow chart.
+  const HOUR_TICKS = [[60, "60 min ago"], [45, "45"], [30, "30"], [15, "15"], [0, "now"]];
+
   function drawHourChart(svg) {
-    // Drawn at the element's pixel width so the axis text is not stretched; redrawn on resize.
     const series = allQueues();
-    const width = Math.max(240, Math.round(svg.getBoundingClientRect().width));
-    const height = 140;
-    const [left, right, top, bottom] = [40, 8, 10, 22];
-    const plotW = width - left - right;
-    const plotH = height - top - bottom;
-    const peak = niceCeil(Math.max(1, ...series.map((row) => row[1] + row[2] + row[3])));
-    const bar = plotW / 60;
-    const y0 = top + plotH;
-    const parts = [];
-    for (const value of Number.isInteger(peak / 2) ? [0, peak / 2, peak] : [0, peak]) {
-      const y = (y0 - (value / peak) * plotH).toFixed(1);
-      parts.push(`<line class="grid" x1="${left}" y1="${y}" x2="${width - right}" y2="${y}"/>`,
-        `<text class="axis" x="${left - 6}" y="${y}" dy="0.32em" text-anchor="end">${fmt.format(value)}</text>`);
-    }
-    parts.push(...stackedBars(series, { x0: left, y0, bar, scale: plotH / peak, gap: Math.min(2, bar * 0.25) }));
-    const ticks = plotW < 420 ? [[0, "60 min ago"], [30, "30"], [60, "now"]]
-      : [[0, "60 min ago"], [15, "45"], [30, "30"], [45, "15"], [60, "now"]];
-    ticks.forEach(([minute, label]) => {
-      const anchor = minute === 0 ? "start" : minute === 60 ? "end" : "middle";
-      parts.push(`<text class="axis" x="${(left + minute * bar).toFixed(1)}" y="${height - 6}" text-anchor="${anchor}">${label}</text>`);
-    });
-    series.forEach((row, i) => {
+    QueueCharts.barChart(svg, series, {
+      ticks: (plotW) => HOUR_TICKS.filter(([ago]) => plotW >= 420 || ago % 30 === 0).map(([ago, text]) => [1 - ago / 60, text]),
       // A hover target per minute saying its numbers (UTC, like the dashboard's times).
-      const label = `${row[0].slice(11, 16)} UTC: ${row[1]} completed, ${row[3]} retried, ${row[2]} failed`;
-      parts.push(`<rect class="hit" x="${(left + i * bar).toFixed(2)}" y="${top}" width="${bar.toFixed(2)}" height="${plotH}"><title>${label}</title></rect>`);
+      title: (row) => `${row[0].slice(11, 16)} UTC: ${row[1]} completed, ${row[3]} retried, ${row[2]} failed`,
+      label: describe(series),
     });
-    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-    svg.innerHTML = parts.join("");
-    svg.setAttribute("aria-label", describe(series));
     document.querySelectorAll("[data-hour]").forEach((el) => setText(el, fmt.format(sum(series, KIND[el.dataset.hour]))));
   }
 
@@ -195,7 +140,7 @@
         el.dataset.since = q.oldest_pending_at || "";
       });
     }
-    document.querySelectorAll(`[data-chart="${CSS.escape(name)}"]`).forEach((svg) => drawChart(svg, q.throughput));
+    document.querySelectorAll(`[data-chart="${CSS.escape(name)}"]`).forEach((svg) => QueueCharts.sparkline(svg, q.throughput, describe(q.throughput)));
     document.querySelectorAll(`[data-rate="${CSS.escape(name)}"]`).forEach((el) => {
       setText(el, fmt.format(sum(q.throughput, KIND[el.dataset.kind])));
     });
@@ -299,7 +244,9 @@
     });
   }
 
-  function connect(path, retries) {
+  function connect(path, onMessage, retries = 0) {
+    // ws/queues/ with its state in the nav's [data-live]; reconnects by itself with backoff. Every page
+    // that rides it passes its own onMessage (the overview and queue pages: onQueuesMessage below).
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const socket = new WebSocket(`${scheme}//${location.host}${path}`);
     live(retries ? "reconnecting" : "connecting", retries ? "reconnecting…" : "connecting…");
@@ -308,19 +255,27 @@
       if (data.type === "queues.snapshot" || data.type === "queues.counts") {
         retries = 0;
         live("live", "live");
-        apply(data.queues);
-      } else if (data.type === "job.event") {
-        if (["job:completed", "job:failed", "job:retrying"].includes(data.event)) countFinished(data);
-        if (data.event !== "job:progress") followRows(data);
       }
+      onMessage(data);
     });
     socket.addEventListener("close", (event) => {
       if (event.code === 4403) return live("forbidden", "not allowed; log in again");
       const delay = Math.min(15000, 500 * 2 ** retries) * (0.8 + Math.random() * 0.4);
       live("reconnecting", `offline; reconnecting in ${Math.max(1, Math.round(delay / 1000))} s`);
-      window.setTimeout(() => connect(path, retries + 1), delay);
+      window.setTimeout(() => connect(path, onMessage, retries + 1), delay);
     });
   }
+
+  function onQueuesMessage(data) {
+    if (data.type === "queues.snapshot" || data.type === "queues.counts") {
+      apply(data.queues);
+    } else if (data.type === "job.event") {
+      if (["job:completed", "job:failed", "job:retrying"].includes(data.event)) countFinished(data);
+      if (data.event !== "job:progress") followRows(data);
+    }
+  }
+
+  window.QueueDashboard = { connect };
 
   // ------------------------------------------------------------------ job lists
 
@@ -455,7 +410,7 @@
     if (initial) {
       apply(JSON.parse(initial.textContent));
       const root = document.querySelector("[data-ws-queues]");
-      if (root) connect(root.dataset.wsQueues, 0);
+      if (root) connect(root.dataset.wsQueues, onQueuesMessage);
       window.setInterval(() => {
         const nowKey = minuteKey(Date.now());
         queues.forEach((q, name) => {

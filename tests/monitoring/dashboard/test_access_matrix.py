@@ -29,6 +29,8 @@ def routes(job: QueueJob) -> list[tuple[str, str, dict[str, Any], str | None]]:
         ("GET", "/admin/queues/queue/default/count/", {}, None),
         ("GET", "/admin/queues/dead-letters/", {}, None),
         ("GET", "/admin/queues/workers/", {}, None),
+        ("GET", "/admin/queues/metrics/", {"window": "24h"}, None),
+        ("GET", "/admin/queues/metrics/data/", {"window": "7d", "queue": "default"}, None),
         ("GET", "/admin/queues/search/", {"q": "payload text"}, None),
         ("GET", f"/admin/queues/jobs/{jid}/", {}, None),
         ("GET", f"/admin/queues/jobs/{jid}/timeline/", {}, None),

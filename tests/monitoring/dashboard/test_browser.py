@@ -199,3 +199,67 @@ def test_add_a_job_through_its_form_with_a_validation_error_then_watch_it_comple
     expect(page.locator("#job-attempts")).to_contain_text("completed")  # the attempts section followed
     expect(page.locator("#job-timeline")).to_contain_text("attempt 1 completed")
     assert page.evaluate("window.notReloaded") is True
+
+
+def test_metrics_page_shows_runs_finished_and_follows_new_ones_without_a_reload(
+        browser_page: Any, server: str, processes: Processes) -> None:
+    """Issue 13 part 4: from "no jobs finished" to numbers, over the socket; the page's table says what
+    PostgreSQL computes, and runs that end later change it without a reload."""
+    from playwright.sync_api import expect
+
+    from monitoring.dashboard.run_metrics import WINDOWS, run_metrics
+    from monitoring.templatetags.humanize_dashboard import percent, seconds
+
+    page = browser_page
+    page.goto(f"{server}/admin/queues/metrics/")
+    expect(page.locator("#metrics-empty")).to_have_text("No jobs finished in this window.")
+    expect(page.locator("[data-live]")).to_have_text("live")
+    page.evaluate("window.notReloaded = true")
+
+    job_enqueue_many([{"type": "demo.sleep", "payload": {"seconds": 0.2, "steps": 1}} for _ in range(3)])
+    job_enqueue(type="demo.fail", payload={"message": "for good"})  # 2 runs retried, the third fails for good
+    job_enqueue(type="demo.flaky", payload={"failures": 1})  # 1 retried, then completed
+    processes.worker("default")
+    processes.scheduler()  # promotes the retries
+
+    tiles = page.locator("#metrics-totals")
+    expect(tiles.locator('[data-total="failed"]')).to_have_text("1", timeout=SLOW)
+    expect(tiles.locator('[data-total="completed"]')).to_have_text("4", timeout=SLOW)
+    expect(tiles.locator('[data-total="retried"]')).to_have_text("3")
+    expect(tiles.locator('[data-total="failure_rate"]')).to_have_text("50.0 %")  # 4 failed runs of 8
+    assert page.evaluate("window.notReloaded") is True
+
+    wait_for(lambda: not QueueJob.objects.exclude(status__in=["completed", "failed"]).exists(), message="all ended")
+    metrics = run_metrics(window=WINDOWS["1h"])
+    for name, stats in metrics.by_type:  # the table is PostgreSQL's numbers, as the dashboard writes them
+        row = page.locator(f'#metrics-types tr[data-row="{name}"]')
+        expect(row.locator('[data-cell="runs"]')).to_have_text(str(stats.runs))
+        expect(row.locator('[data-cell="failure_rate"]')).to_have_text(percent(stats.failure_rate))
+        expect(row.locator('[data-cell="duration_p99"]')).to_have_text(seconds(stats.duration[2]))
+        expect(row.locator('[data-cell="wait_p50"]')).to_have_text(seconds(stats.wait[0]))
+    sleep = dict(metrics.by_type)["demo.sleep"]
+    assert sleep.runs == 3 and sleep.duration[0] >= 0.2 and sleep.wait[0] is not None
+
+    throughput = page.locator("#metrics-throughput svg")
+    box = throughput.bounding_box()
+    assert box is not None and box["width"] > 600 and box["height"] >= 120, box
+    assert throughput.locator("rect.c").count() >= 1 and throughput.locator("rect.f").count() >= 1
+    slots = throughput.locator("rect.hit title").all_text_contents()
+    assert len(slots) == 60 and all(re.fullmatch(r"\d\d:\d\d UTC: \d+ completed, \d+ retried, \d+ failed", s)
+                                    for s in slots), slots[-3:]
+    said = [sum(int(re.findall(r"(\d+) " + kind, s)[0]) for s in slots) for kind in ("completed", "retried", "failed")]
+    assert said == [4, 3, 1], said
+    duration = page.locator("#metrics-duration svg")
+    assert duration.locator("path.p50, circle.p50").count() >= 1
+    assert "60 min ago" in duration.locator("text.axis").all_text_contents()
+
+    fetched = int(page.locator("#metrics").get_attribute("data-fetched") or 0)
+    job_enqueue_many([{"type": "demo.sleep", "payload": {"seconds": 0.1, "steps": 1}} for _ in range(2)])
+    expect(tiles.locator('[data-total="completed"]')).to_have_text("6", timeout=SLOW)
+    expect(page.locator('#metrics-types tr[data-row="demo.sleep"] [data-cell="runs"]')).to_have_text("5")
+    assert page.evaluate("window.notReloaded") is True
+    assert int(page.locator("#metrics").get_attribute("data-fetched") or 0) > fetched
+
+    page.goto(f"{server}/admin/queues/metrics/?window=7d&type=demo.fail")  # a narrower view, from the server
+    expect(page.locator('#metrics-totals [data-total="failure_rate"]')).to_have_text("100.0 %")
+    expect(page.locator("#metrics-types tbody tr")).to_have_count(1)

@@ -41,6 +41,7 @@ def test_every_page_renders_cleanly_in_both_themes(browser_page: Any, server: st
         ("dashboard-job", f"/admin/queues/jobs/{failed.id}/", "#job-timeline"),
         ("dashboard-dead-letters", "/admin/queues/dead-letters/", "#dead-letter-groups"),
         ("dashboard-workers", "/admin/queues/workers/", "#workers-table"),
+        ("dashboard-metrics", "/admin/queues/metrics/?window=24h", "#metrics-types"),
         ("dashboard-add-job", "/admin/queues/add/email.send/", "#add-job-form"),
         ("dashboard-search", "/admin/queues/search/?q=example.com", "#search-results"),
     ]
@@ -55,10 +56,18 @@ def test_every_page_renders_cleanly_in_both_themes(browser_page: Any, server: st
                 page.fill("#id_body", "Hello Ada, your invoice is attached.")
                 page.click("#add-job-submit")
                 expect(page.locator(".row.has-error")).to_be_visible()
-            if url == "/admin/queues/":
+            if url == "/admin/queues/" or name == "dashboard-metrics":
                 expect(page.locator("[data-live]")).to_have_text("live")
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{name} ({theme}) is {overflow}px wider than the window"
+            if name == "dashboard-metrics":  # its charts are drawn, and its tables fit a phone too
+                expect(page.locator("#metrics-duration path.p95")).to_have_count(1)
+                page.set_viewport_size({"width": 420, "height": 900})
+                expect(page.locator("#metrics-throughput svg rect.c").first).to_be_attached()
+                overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 0, f"{name} ({theme}) is {overflow}px wider than a 420 px window"
+                page.screenshot(path=str(tmp_path / f"{name}-420-{theme}.png"), full_page=True)
+                page.set_viewport_size({"width": 1360, "height": 900})
             if theme == "light" or name == "dashboard-overview":
                 page.screenshot(path=str(out / f"{name}{'-dark' if theme == 'dark' else ''}.png"))
     assert (out / "dashboard-overview-dark.png").exists()
@@ -78,7 +87,8 @@ def test_pages_fit_a_phone_and_the_schedules_list_fits_a_laptop(browser_page: An
     page = browser_page
     page.set_viewport_size({"width": 420, "height": 900})
     for url, marker in [("/admin/queues/", "#queues-table"), ("/admin/queues/queue/default/", "#jobs-table"),
-                        (f"/admin/queues/jobs/{job.id}/", "#job-timeline"), ("/admin/queues/add/demo.sleep/", "#add-job-form")]:
+                        (f"/admin/queues/jobs/{job.id}/", "#job-timeline"), ("/admin/queues/add/demo.sleep/", "#add-job-form"),
+                        ("/admin/queues/metrics/", "#metrics-empty")]:
         page.goto(server + url)
         expect(page.locator(marker)).to_be_attached()
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
