@@ -78,9 +78,11 @@ class Counts:
         names, label_sets, values = zip(*((name, key, value) for (name, key), value in pending.items()))
         try:
             with connection.cursor() as cursor:
+                # In one order in every process: two flushing the same rows at once then wait, never deadlock.
                 cursor.execute(
                     "INSERT INTO jobs_metriccounter (name, labels, value)"
-                    " SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[])"
+                    " SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[]) AS s(name, labels, value)"
+                    " ORDER BY name, labels"
                     " ON CONFLICT (name, labels) DO UPDATE SET value = jobs_metriccounter.value + EXCLUDED.value",
                     [list(names), list(label_sets), list(values)],
                 )

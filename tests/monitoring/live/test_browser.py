@@ -1,6 +1,7 @@
 """End to end in Debian's Chromium: a real uvicorn, a real worker, the progress page updating by itself."""
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 
 from jobs.engine.enqueue import job_enqueue
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, Processes, make_user
-from tests.monitoring.conftest import PASSWORD
+from tests.monitoring.conftest import PASSWORD, watcher_page
 
 pytestmark = [
     pytest.mark.browser,
@@ -62,13 +63,6 @@ def test_progress_page_follows_a_multi_stage_job_live(server: str, processes: Pr
             browser.close()
 
 
-def _log_in(page, server: str, path: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{server}{path}")
-    page.fill("#id_username", "watcher")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-
-
 # Every status text the page shows, in order, recorded in the page as it changes.
 _RECORD_STATUSES = """() => {
     const el = document.querySelector('[data-field="status"]');
@@ -83,55 +77,49 @@ def test_job_page_across_retries_shows_the_current_attempt_and_a_clean_final_sta
         server: str, processes: Processes) -> None:
     """Issue 12 item 5: chips belong to the current attempt, the view never goes back to an older state,
     the lifecycle reads in the order things happened, and a finished job shows no next run or stage."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     make_user("watcher", password=PASSWORD)
     job = job_enqueue(type="demo.flaky", payload={"failures": 2, "steps": 3, "step_seconds": 0.15}).job
     doomed = job_enqueue(type="demo.fail", payload={"message": "always"}).job
     chips = '[data-field="stages"] li'
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
-            _log_in(page, server, f"/admin/queues/jobs/{job.id}/")
-            expect(page.locator('[data-field="live"]')).to_have_text("live")
-            page.evaluate(_RECORD_STATUSES)
-            processes.worker("default")
-            processes.scheduler()  # promotes the retries
+    with watcher_page(server, f"/admin/queues/jobs/{job.id}/", height=900) as page:
+        expect(page.locator('[data-field="live"]')).to_have_text("live")
+        page.evaluate(_RECORD_STATUSES)
+        processes.worker("default")
+        processes.scheduler()  # promotes the retries
 
-            expect(page.locator('[data-field="status"]')).to_have_text("retrying", timeout=15000)
-            assert page.locator(chips).all_text_contents() == ["step 1/3", "step 2/3", "step 3/3"]
-            expect(page.locator(f"{chips}.stopped")).to_have_text("step 3/3")
-            expect(page.locator('[data-field="stage"]')).to_have_text(re.compile(r"attempt \d of 3 failed"))
-            expect(page.locator('[data-field="run_at"]')).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$"))
+        expect(page.locator('[data-field="status"]')).to_have_text("retrying", timeout=15000)
+        assert page.locator(chips).all_text_contents() == ["step 1/3", "step 2/3", "step 3/3"]
+        expect(page.locator(f"{chips}.stopped")).to_have_text("step 3/3")
+        expect(page.locator('[data-field="stage"]')).to_have_text(re.compile(r"attempt \d of 3 failed"))
+        expect(page.locator('[data-field="run_at"]')).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$"))
 
-            expect(page.locator('[data-field="status"]')).to_have_text("completed", timeout=20000)
-            assert page.locator(chips).all_text_contents() == ["step 1/3", "step 2/3", "step 3/3"]
-            assert page.locator(f"{chips}.done").count() == 3
-            expect(page.locator('[data-field="percent"]')).to_have_text("100 %")
-            expect(page.locator('[data-field="stage"]')).to_have_text("")
-            expect(page.locator('[data-field="run_at"]')).to_have_text("–")
-            expect(page.locator('[data-field="attempts"]')).to_have_text("3 of 3")
-            seen = [s for i, s in enumerate(page.evaluate("window.seen")) if i == 0 or s != page.evaluate("window.seen")[i - 1]]
-            assert "pending" not in [later for earlier, later in zip(seen, seen[1:]) if earlier == "active"], seen
-            assert seen[-1] == "completed" and seen.count("active") == 3, seen
+        expect(page.locator('[data-field="status"]')).to_have_text("completed", timeout=20000)
+        assert page.locator(chips).all_text_contents() == ["step 1/3", "step 2/3", "step 3/3"]
+        assert page.locator(f"{chips}.done").count() == 3
+        expect(page.locator('[data-field="percent"]')).to_have_text("100 %")
+        expect(page.locator('[data-field="stage"]')).to_have_text("")
+        expect(page.locator('[data-field="run_at"]')).to_have_text("–")
+        expect(page.locator('[data-field="attempts"]')).to_have_text("3 of 3")
+        seen = [status for status, _ in itertools.groupby(page.evaluate("window.seen"))]  # each change once
+        assert "pending" not in [later for earlier, later in itertools.pairwise(seen) if earlier == "active"], seen
+        assert seen[-1] == "completed" and seen.count("active") == 3, seen
 
-            labels = page.locator("#job-timeline li strong")
-            expect(labels.last).to_have_text("completed", timeout=10000)
-            steps = [t for t in labels.all_text_contents() if t == "created" or t.startswith("attempt") or t == "completed"]
-            assert steps == ["created", "attempt 1 started", "attempt 1 error", "attempt 2 started", "attempt 2 error",
-                             "attempt 3 started", "attempt 3 completed", "completed"], steps
-            # One date format on the page: the facts as the attempts table and the lifecycle print them.
-            created = page.locator('[data-field="created_at"]').text_content()
-            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", created or ""), created
-            assert page.locator("#job-timeline li time").first.text_content().startswith(created)
-            started = page.locator("#job-attempts tbody tr td:nth-child(3)").first.text_content().strip()
-            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", started), started
+        labels = page.locator("#job-timeline li strong")
+        expect(labels.last).to_have_text("completed", timeout=10000)
+        steps = [t for t in labels.all_text_contents() if t == "created" or t.startswith("attempt") or t == "completed"]
+        assert steps == ["created", "attempt 1 started", "attempt 1 error", "attempt 2 started", "attempt 2 error",
+                         "attempt 3 started", "attempt 3 completed", "completed"], steps
+        # One date format on the page: the facts as the attempts table and the lifecycle print them.
+        created = page.locator('[data-field="created_at"]').text_content()
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", created or ""), created
+        assert page.locator("#job-timeline li time").first.text_content().startswith(created)
+        started = page.locator("#job-attempts tbody tr td:nth-child(3)").first.text_content().strip()
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", started), started
 
-            page.goto(f"{server}/admin/queues/jobs/{doomed.id}/")
-            expect(page.locator('[data-field="status"]')).to_have_text("failed", timeout=20000)
-            expect(page.locator('[data-field="run_at"]')).to_have_text("–")
-            expect(page.locator('[data-field="error"]')).to_contain_text("always")
-            expect(page.locator("#job-timeline li strong").last).to_have_text("failed", timeout=10000)
-        finally:
-            browser.close()
+        page.goto(f"{server}/admin/queues/jobs/{doomed.id}/")
+        expect(page.locator('[data-field="status"]')).to_have_text("failed", timeout=20000)
+        expect(page.locator('[data-field="run_at"]')).to_have_text("–")
+        expect(page.locator('[data-field="error"]')).to_contain_text("always")
+        expect(page.locator("#job-timeline li strong").last).to_have_text("failed", timeout=10000)
