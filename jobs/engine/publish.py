@@ -57,11 +57,12 @@ def publish_on_commit(jobs: Sequence[QueueJob | Any], event: str | None) -> list
         events += [job_event("job:enqueued", delivery) for delivery in deliveries]
     items = [Dispatch(job.id, job.queue, job.priority, job.rq_id)
              for job in jobs if job.status == JobStatus.PENDING and job.rq_id]
+    # New jobs: those of an enqueue, and any deliveries (the claim's and the finish's own rows are not).
+    created = jobs if event == "job:enqueued" else deliveries
 
     def publish() -> None:
-        for enqueued in events:
-            if enqueued.name == "job:enqueued":
-                counts.inc("jobs_enqueued_total", queue=enqueued.job["queue"], type=enqueued.job["type"])
+        for job in created:
+            counts.inc("jobs_enqueued_total", queue=job.queue, type=job.type)
         emit(events)
         if items:
             # The events are numbered before any worker can see the jobs, so whatever a worker then emits
