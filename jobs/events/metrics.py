@@ -22,7 +22,7 @@ import threading
 from collections import defaultdict
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import Error, connection
 
 from jobs.core.metrics import BUCKETS, bucket_label, labels_key
 
@@ -86,7 +86,7 @@ class Counts:
                     " ON CONFLICT (name, labels) DO UPDATE SET value = jobs_metriccounter.value + EXCLUDED.value",
                     [list(names), list(label_sets), list(values)],
                 )
-        except DatabaseError as exc:  # PostgreSQL away: count on, add it all next time
+        except Error as exc:  # PostgreSQL away, or the connection closed under us: add it all next time
             logger.warning("event=metrics_flush_failed series=%d error=%r", len(pending), exc)
             with self._lock:
                 for series, value in pending.items():
@@ -102,7 +102,10 @@ class Counts:
     def _run(self) -> None:
         while not self._wakeup.wait(settings.METRICS_FLUSH_SECONDS):
             self.flush()
-            connection.close()  # back to the pool until the next flush
+            try:
+                connection.close()  # back to the pool until the next flush
+            except Error as exc:
+                logger.warning("event=metrics_connection_close_failed error=%r", exc)
 
 
 counts = Counts()
