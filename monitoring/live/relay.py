@@ -139,12 +139,11 @@ class Relay:
         try:
             if not await self.client.set(COUNTS_LOCK, self.consumer, nx=True, px=int(COUNTS_INTERVAL * 900)):
                 return  # another web process counts this second
-            relayed, self._dirty = self._dirty, False
+            self._dirty = False
             queues = await database_sync_to_async(queues_live)()
-            # Pages count a finished job from its event at once; when the event went out after
-            # totals that already held the job, the page is one ahead until totals come again.
-            # So after relayed events send them even if unchanged; when idle, only changes.
-            if relayed or queues != self._counts_sent:
+            # Pages take counts and charts from these messages alone (monitoring/static/monitoring/
+            # dashboard.js), so numbers they already have need not go again.
+            if queues != self._counts_sent:
                 self._counts_sent = queues
                 await self.layer.group_send(FEED_GROUP, {"type": "queues.counts", "queues": queues})
         except Exception:

@@ -4,10 +4,13 @@
  * No polling: the page starts from the numbers it was rendered with (a JSON
  * script "queues-live"), then applies what the socket sends — "queues.snapshot"
  * and "queues.counts" (every queue's counts, pause switch, workers, oldest
- * pending job and its last minutes of throughput) and "job.event" (a finished
- * job, or a failed attempt to be retried, adds to its minute of the charts at once; the next counts
- * message brings the server's exact numbers). The socket
- * reconnects by itself with backoff, as the job progress view does.
+ * pending job and its last minutes of throughput), and "job.event" (rows that
+ * show the job follow its state). Counts and charts come only from the counts
+ * messages, which the relay sends at most a second after events flow
+ * (monitoring/live/relay.py): they are read from PostgreSQL, so one can already
+ * hold a job whose event arrives after it, and adding events on top would count
+ * that job twice. The socket reconnects by itself with backoff, as the job
+ * progress view does.
  */
 (function () {
   "use strict";
@@ -188,18 +191,6 @@
     });
   }
 
-  function countFinished(event) {
-    // A finished job counts in its minute at once; the next counts message carries the server's totals.
-    const q = queues.get(event.job.queue);
-    if (!q || !q.throughput.length) return;
-    const key = minuteKey(event.at || Date.now());
-    shiftSeries(q.throughput, key);
-    const row = q.throughput.find((r) => minuteKey(r[0]) === key);
-    if (!row) return;
-    row[{ "job:completed": 1, "job:failed": 2, "job:retrying": 3 }[event.event]] += 1;
-    q.pendingRender = true;
-  }
-
   // ------------------------------------------------------------------ latest jobs and visible rows
 
   function followRows(event) {
@@ -269,9 +260,8 @@
   function onQueuesMessage(data) {
     if (data.type === "queues.snapshot" || data.type === "queues.counts") {
       apply(data.queues);
-    } else if (data.type === "job.event") {
-      if (["job:completed", "job:failed", "job:retrying"].includes(data.event)) countFinished(data);
-      if (data.event !== "job:progress") followRows(data);
+    } else if (data.type === "job.event" && data.event !== "job:progress") {
+      followRows(data);
     }
   }
 
@@ -415,9 +405,8 @@
         const nowKey = minuteKey(Date.now());
         queues.forEach((q, name) => {
           const before = q.throughput.length ? minuteKey(q.throughput[q.throughput.length - 1][0]) : nowKey;
-          if (q.pendingRender || before < nowKey) {
+          if (before < nowKey) {  // a new minute: the charts move on even while nothing runs
             shiftSeries(q.throughput, nowKey);
-            q.pendingRender = false;
             render(name);
           }
         });
