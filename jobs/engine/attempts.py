@@ -12,6 +12,7 @@ The lifeline (jobs.plugins.lifeline) closes lost attempts with the same finish.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +23,10 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from jobs.core.config import get_config
+from jobs.core.errors import JobTypeError
 from jobs.core.log_lines import LogLine
+from jobs.core.registry import get_job_type
 from jobs.core.retry import RetryPolicy
 from jobs.core.shape import event_shape, job_to_dict, jsonable
 from jobs.core.states import AttemptOutcome, JobStatus
@@ -30,6 +34,8 @@ from jobs.core.transport import new_rq_id
 from jobs.engine.attempt_logs import attempt_logs_append
 from jobs.engine.publish import publish_on_commit, state_change
 from jobs.events.metrics import counts
+
+logger = logging.getLogger(__name__)
 
 _ASYNC_COMMIT = "(SELECT set_config('synchronous_commit', 'off', true)) AS _async_commit"
 #: jsonb columns of the job row; Django's connections hand jsonb over as text (JSONField decodes it).
@@ -259,22 +265,35 @@ def _count_finishes(jobs: list[SimpleNamespace], finishes: Sequence[Finish]) -> 
             counts.inc("jobs_failed_total", queue=job.queue, type=job.type)
 
 
-def after_failure(
-    retry_policy: dict, *, charged: int, max_attempts: int, retryable: bool
-) -> tuple[JobStatus, datetime | None]:
-    """Retry after the policy's backoff while attempts are left, else the dead-letter queue."""
-    policy = RetryPolicy.from_json(retry_policy)
-    if retryable and policy.retryable and charged < max_attempts:
-        return JobStatus.RETRYING, timezone.now() + timedelta(seconds=policy.next_delay(charged))
-    return JobStatus.FAILED, None
+def run_policy(claim: Claim) -> RetryPolicy:
+    """The policy snapshotted on the row at enqueue (jobs.engine.build).
+
+    A row written around the enqueue services (by hand, or by an older
+    version) may have none, or one that no longer reads. It then gets its
+    type's policy as it is now, else its queue's, else the defaults: a failed
+    run must never raise here, or the lifeline's batch that holds it would roll
+    back on every tick and no lost job would ever be rescued.
+    """
+    try:
+        return RetryPolicy.from_json(claim.retry_policy)
+    except (KeyError, TypeError, ValueError) as exc:
+        logger.warning("event=retry_policy_unreadable job=%s error=%r", claim.job_id, exc)
+    try:
+        return get_job_type(claim.type).retry_policy()
+    except JobTypeError:
+        queue = get_config().queues.get(claim.queue)
+        return queue.retry if queue is not None else RetryPolicy(max_attempts=max(claim.max_attempts, 1))
 
 
 def failed_run(claim: Claim, outcome: AttemptOutcome, error: tuple[str, str, str], duration: float, *,
                retryable: bool) -> Finish:
-    """The Finish of a failed run (error, timeout, lost): retried by the job's policy, else dead-lettered."""
-    status, run_at = after_failure(claim.retry_policy, charged=claim.charged, max_attempts=claim.max_attempts,
-                                   retryable=retryable)
-    return Finish(claim, outcome, status, duration, error=error, run_at=run_at)
+    """The Finish of a failed run (error, timeout, lost): retried after the policy's backoff while attempts
+    are left, else dead-lettered."""
+    policy = run_policy(claim)
+    if retryable and policy.retryable and claim.charged < claim.max_attempts:
+        run_at = timezone.now() + timedelta(seconds=policy.next_delay(claim.charged))
+        return Finish(claim, outcome, JobStatus.RETRYING, duration, error=error, run_at=run_at)
+    return Finish(claim, outcome, JobStatus.FAILED, duration, error=error)
 
 
 def attempts_renew(attempt_ids: Sequence[int], *, lease: float) -> set[int]:
